@@ -1,0 +1,1 @@
+"""Logical backups of the AI Karen database and the restores that prove them."""

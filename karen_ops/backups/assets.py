@@ -1,0 +1,134 @@
+"""The nightly logical backup and its verification restore, as daily-partitioned assets."""
+
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from karen_ops.backups.checks import CHECK_SPECS, check_results
+from karen_ops.backups.dump import BackupRequest, take_backup
+from karen_ops.backups.manifest import Manifest, newest_manifest
+from karen_ops.backups.partitions import require_recent_partition
+from karen_ops.backups.verify import Verification, VerifyRequest, verify_backup
+from karen_ops.errors import KarenOpsError
+from karen_ops.resources.postgres import PostgresResource
+from karen_ops.resources.store import BackupStore, BackupStoreResource
+
+GROUP = "backups"
+OWNERS = ["team:platform-ops"]
+
+
+def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        partitions_def=partitions,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"postgres"},
+        description="A custom-format pg_dump of the AI Karen database, zstd-compressed, with "
+        "a manifest of its SHA-256 and the exact row counts of its snapshot.",
+    )
+    def postgres_backup(
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        backup_store: BackupStoreResource,
+    ) -> dg.MaterializeResult:
+        store = backup_store.open()
+        try:
+            require_recent_partition(partitions, context.partition_key, datetime.now(UTC))
+            request = BackupRequest(
+                source=postgres.source(),
+                store=store,
+                partition=context.partition_key,
+                bin_dir=postgres.bin_dir(),
+            )
+            manifest = take_backup(request, context.log)
+        except KarenOpsError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        return dg.MaterializeResult(metadata=backup_metadata(manifest, store))
+
+    @dg.asset(
+        partitions_def=partitions,
+        deps=[postgres_backup],
+        check_specs=CHECK_SPECS,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"postgres"},
+        description="The day's newest backup restored into a scratch database and compared "
+        "with its manifest: checksum, restore, exact row counts, sequences, large objects.",
+    )
+    def backup_verification(
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        backup_store: BackupStoreResource,
+    ) -> Iterator[dg.MaterializeResult]:
+        store = backup_store.open()
+        try:
+            source = postgres.source()
+            request = VerifyRequest(
+                manifest=newest_manifest(store, source.dbname, context.partition_key),
+                store=store,
+                source=source,
+                verify_server=postgres.verify_server(),
+                bin_dir=postgres.bin_dir(),
+            )
+            result = verify_backup(request, context.log)
+        except KarenOpsError as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        yield dg.MaterializeResult(
+            metadata=verification_metadata(result, store), check_results=check_results(result)
+        )
+
+    return [postgres_backup, backup_verification]
+
+
+def backup_metadata(manifest: Manifest, store: BackupStore) -> dict[str, object]:
+    seconds = max(manifest.duration_seconds, 0.001)
+    return {
+        "location": dg.MetadataValue.url(store.location(manifest.archive_key)),
+        "backup_id": manifest.backup_id,
+        "size_bytes": dg.MetadataValue.int(manifest.size_bytes),
+        "size": _human_bytes(manifest.size_bytes),
+        "sha256": manifest.sha256,
+        "duration_seconds": dg.MetadataValue.float(manifest.duration_seconds),
+        "throughput_mb_per_s": round(manifest.dump_bytes / seconds / 1e6, 1),
+        "compression_ratio": round(manifest.dump_bytes / max(manifest.size_bytes, 1), 2),
+        "tables": len(manifest.inventory.row_counts),
+        "rows": manifest.inventory.total_rows,
+        "row_counts": dg.MetadataValue.md(_counts_table(manifest.inventory.row_counts)),
+        "server_version": manifest.server_version,
+        "pg_dump_version": manifest.pg_dump_version,
+    }
+
+
+def verification_metadata(
+    result: Verification, store: BackupStore
+) -> dict[str, object]:
+    manifest = result.manifest
+    metadata: dict[str, object] = {
+        "backup_id": manifest.backup_id,
+        "location": dg.MetadataValue.url(store.location(manifest.archive_key)),
+        "verified": result.checksum_ok and result.restore_ok,
+        "scratch_database": result.scratch_database or "none",
+        "pg_restore_version": result.pg_restore_version or "not run",
+    }
+    for phase, seconds in result.seconds.items():
+        metadata[f"{phase}_seconds"] = dg.MetadataValue.float(seconds)
+    if result.restored is not None:
+        metadata["tables_verified"] = len(result.restored.row_counts)
+        metadata["rows_verified"] = result.restored.total_rows
+    return metadata
+
+
+def _counts_table(row_counts: dict[str, int]) -> str:
+    lines = ["| table | rows |", "|---|---:|"]
+    lines += [f"| {table} | {count:,} |" for table, count in sorted(row_counts.items())]
+    return "\n".join(lines)
+
+
+def _human_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"

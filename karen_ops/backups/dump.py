@@ -1,0 +1,263 @@
+"""Taking a logical backup: pg_dump streamed through zstd and SHA-256 into the store.
+
+The dump is pg_dump's custom format written uncompressed to a pipe; compression happens here,
+on every core, while the bytes stream to the store, so memory stays flat at a few buffers
+whatever the database size and no full-size temporary copy is made. The row counts in the
+manifest are taken in the very snapshot that pg_dump dumps: the backup's connection exports
+its snapshot, hands it to pg_dump, and counts inside it while pg_dump writes.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO
+
+import psycopg
+import zstandard
+
+from karen_ops.backups.inventory import take_inventory
+from karen_ops.backups.manifest import (
+    ARCHIVE_NAME,
+    Inventory,
+    Manifest,
+    backup_prefix,
+    manifest_key,
+    new_backup_id,
+)
+from karen_ops.errors import BackupError, KarenOpsError
+from karen_ops.resources.conninfo import ConnInfo
+from karen_ops.resources.pg_tools import PgTool, find_tool
+from karen_ops.resources.postgres import connect, server_major
+from karen_ops.resources.store import BackupStore, Upload
+from karen_ops.settings import DATABASE_URL
+
+ARCHIVE_MAGIC = b"PGDMP"
+CHUNK_BYTES = 1 << 20
+# Level 3 is zstd's default: smaller than gzip -6 at several times its speed.
+COMPRESSION_LEVEL = 3
+# Keep at most this much of pg_dump's stderr for the error message.
+STDERR_TAIL_BYTES = 8192
+
+
+class Phase(enum.Enum):
+    """The step a backup is in, so a failure says which step broke."""
+
+    CONNECT = "connect"  # reaching the server and choosing pg_dump
+    SNAPSHOT = "snapshot"  # exporting the snapshot that pg_dump and the counts share
+    DUMP = "dump"  # pg_dump writing, compressed and hashed into the store
+    COUNT = "count"  # exact row counts inside the snapshot
+    PUBLISH = "publish"  # archive made visible, then the manifest written
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    """What to back up, where to, and under which partition."""
+
+    source: ConnInfo
+    store: BackupStore
+    partition: str
+    bin_dir: str | None = None
+    compression_level: int = COMPRESSION_LEVEL
+    lock_wait_timeout_seconds: int = 300
+
+
+def take_backup(request: BackupRequest, log: logging.Logger) -> Manifest:
+    """Dump, compress, hash and publish one backup; return its manifest."""
+    phase = Phase.CONNECT
+    try:
+        with connect(request.source, setting=DATABASE_URL) as conn:
+            tool = find_tool("pg_dump", server_major(conn), bin_dir=request.bin_dir)
+            phase = Phase.SNAPSHOT
+            snapshot, wal_lsn = _export_snapshot(conn)
+            _limit_lock_waits(conn, request.lock_wait_timeout_seconds)
+            phase = Phase.DUMP
+            return _dump_in_snapshot(request, conn, tool, snapshot, wal_lsn, log)
+    except KarenOpsError as exc:
+        raise BackupError(
+            f"could not back up database {request.source.describe()} during {phase.value}: {exc}"
+        ) from exc
+
+
+def _export_snapshot(conn: psycopg.Connection) -> tuple[str, str | None]:
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    # The WAL position of the snapshot lets a point-in-time restore reach the same state.
+    wal_lsn = conn.execute(
+        "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END"
+    ).fetchone()[0]
+    return snapshot, wal_lsn
+
+
+def _limit_lock_waits(conn: psycopg.Connection, seconds: int) -> None:
+    # The counts wait for table locks like pg_dump does, and give up as soon as it would.
+    conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{seconds}s",))
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _dump_in_snapshot(
+    request: BackupRequest,
+    conn: psycopg.Connection,
+    tool: PgTool,
+    snapshot: str,
+    wal_lsn: str | None,
+    log: logging.Logger,
+) -> Manifest:
+    created = datetime.now(UTC)
+    started = time.monotonic()
+    backup_id = new_backup_id(created)
+    archive_key = f"{backup_prefix(request.source.dbname, request.partition)}{backup_id}/{ARCHIVE_NAME}"
+    log.info(
+        "backup starting database=%s pg_dump=%s snapshot=%s target=%s",
+        request.source.describe(), tool.version, snapshot, request.store.location(archive_key),
+    )
+
+    upload = request.store.upload(archive_key)
+    process = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="karen-count") as counter:
+        try:
+            process = _start_pg_dump(request, tool, snapshot)
+            # The counts run in the exported snapshot while the main thread moves the dump.
+            counts = counter.submit(take_inventory, conn)
+            stream = _stream_dump(process, upload, request.compression_level)
+            _check_dump_finished(process, stream)
+            inventory = _wait_for_counts(counts)
+        except BaseException:
+            _stop(process)
+            conn.cancel_safe()
+            upload.abort()
+            raise
+
+    conn.rollback()
+    manifest = Manifest(
+        backup_id=backup_id,
+        database=request.source.dbname,
+        partition=request.partition,
+        created_at=created.isoformat(),
+        duration_seconds=round(time.monotonic() - started, 3),
+        server_version=_server_version(conn),
+        pg_dump_version=tool.version,
+        archive_key=archive_key,
+        archive_format="custom",
+        compression=f"zstd:{request.compression_level}",
+        size_bytes=stream.stored_bytes,
+        dump_bytes=stream.dump_bytes,
+        sha256=stream.sha256,
+        inventory=inventory,
+        snapshot_wal_lsn=wal_lsn,
+    )
+    _publish(request.store, upload, manifest)
+    log.info(
+        "backup published database=%s bytes=%d sha256=%s tables=%d rows=%d seconds=%.1f",
+        manifest.database, manifest.size_bytes, manifest.sha256,
+        len(inventory.row_counts), inventory.total_rows, manifest.duration_seconds,
+    )
+    return manifest
+
+
+def _start_pg_dump(request: BackupRequest, tool: PgTool, snapshot: str) -> subprocess.Popen:
+    argv = [
+        str(tool.path),
+        "--format=custom",
+        "--compress=0",
+        f"--snapshot={snapshot}",
+        f"--lock-wait-timeout={request.lock_wait_timeout_seconds}s",
+        f"--dbname={request.source.public_dsn()}",
+    ]
+    env = {**os.environ, **request.source.tool_environment()}
+    stderr = tempfile.TemporaryFile()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, env=env)
+    process.stderr_file = stderr  # type: ignore[attr-defined]
+    return process
+
+
+@dataclass
+class _StreamResult:
+    dump_bytes: int = 0
+    stored_bytes: int = 0
+    sha256: str = ""
+    starts_like_archive: bool = False
+
+
+class _HashingSink:
+    """Where compressed bytes go: counted, hashed, then written to the store upload."""
+
+    def __init__(self, upload: Upload) -> None:
+        self.upload = upload
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.bytes += len(data)
+        self.upload.write(data)
+        return len(data)
+
+
+def _stream_dump(process: subprocess.Popen, upload: Upload, level: int) -> _StreamResult:
+    sink = _HashingSink(upload)
+    # threads=-1: one compression worker per core; pg_dump and the server run meanwhile.
+    compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+    result = _StreamResult()
+    with compressor.stream_writer(sink, closefd=False) as writer:
+        while chunk := process.stdout.read(CHUNK_BYTES):
+            if result.dump_bytes == 0:
+                result.starts_like_archive = chunk.startswith(ARCHIVE_MAGIC)
+            result.dump_bytes += len(chunk)
+            writer.write(chunk)
+    result.stored_bytes = sink.bytes
+    result.sha256 = sink.digest.hexdigest()
+    return result
+
+
+def _wait_for_counts(counts: Future[Inventory]) -> Inventory:
+    try:
+        return counts.result()
+    except psycopg.Error as exc:
+        raise BackupError(f"could not count rows in the dump's snapshot: {exc}") from exc
+
+
+def _check_dump_finished(process: subprocess.Popen, stream: _StreamResult) -> None:
+    returncode = process.wait()
+    if returncode != 0:
+        raise BackupError(f"pg_dump exited with status {returncode}: {_stderr_tail(process)}")
+    if stream.dump_bytes == 0 or not stream.starts_like_archive:
+        raise BackupError(
+            f"pg_dump exited successfully but wrote {stream.dump_bytes} bytes that are not a "
+            f"custom-format archive; stderr: {_stderr_tail(process) or 'empty'}"
+        )
+
+
+def _stderr_tail(process: subprocess.Popen) -> str:
+    stderr: IO[bytes] = process.stderr_file  # type: ignore[attr-defined]
+    stderr.seek(0, os.SEEK_END)
+    stderr.seek(max(0, stderr.tell() - STDERR_TAIL_BYTES))
+    return stderr.read().decode(errors="replace").strip()
+
+
+def _server_version(conn: psycopg.Connection) -> str:
+    return conn.execute("SHOW server_version").fetchone()[0]
+
+
+def _publish(store: BackupStore, upload: Upload, manifest: Manifest) -> None:
+    """Archive first, manifest last: no manifest, no backup."""
+    upload.publish()
+    try:
+        store.put_bytes(manifest_key(manifest.archive_key), manifest.to_json())
+    except BaseException:
+        store.delete(manifest.archive_key)
+        raise

@@ -1,0 +1,107 @@
+"""Backup manifests and where backups live in the store.
+
+A logical backup is two objects under ``postgres/<database>/<day>/<backup id>/``: the archive,
+written first, and ``manifest.json``, written last. An archive without a manifest is an
+unfinished upload, never a backup: listings, verification and restores only see manifests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from karen_ops.errors import RestoreError
+from karen_ops.resources.store import BackupStore
+
+MANIFEST_NAME = "manifest.json"
+ARCHIVE_NAME = "database.dump.zst"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What a database holds, counted exactly inside one snapshot."""
+
+    row_counts: dict[str, int]
+    sequences: dict[str, int | None]
+    large_objects: int
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.row_counts.values())
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to trust, find and check one logical backup."""
+
+    backup_id: str
+    database: str
+    partition: str
+    created_at: str
+    duration_seconds: float
+    server_version: str
+    pg_dump_version: str
+    archive_key: str
+    archive_format: str
+    compression: str
+    size_bytes: int
+    dump_bytes: int
+    sha256: str
+    inventory: Inventory
+    snapshot_wal_lsn: str | None = None
+    manifest_version: int = MANIFEST_VERSION
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pg_dump_major(self) -> int:
+        return int(self.pg_dump_version.split(".")[0])
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, *, location: str) -> Manifest:
+        try:
+            raw = json.loads(data)
+            raw["inventory"] = Inventory(**raw["inventory"])
+            return cls(**raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RestoreError(f"manifest {location} is not a karen-ops manifest: {exc}") from exc
+
+
+def backup_prefix(database: str, day: str) -> str:
+    return f"postgres/{database}/{day}/"
+
+
+def new_backup_id(now: datetime) -> str:
+    """Sortable and unique per second: ``20261204T020003Z``."""
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def list_manifests(store: BackupStore, database: str, day: str) -> list[Manifest]:
+    """Every complete backup of ``database`` for ``day``, oldest first by creation time."""
+    keys = [
+        key
+        for key in store.list_keys(backup_prefix(database, day))
+        if key.endswith("/" + MANIFEST_NAME)
+    ]
+    manifests = [
+        Manifest.from_json(store.read_bytes(key), location=store.location(key)) for key in keys
+    ]
+    return sorted(manifests, key=lambda manifest: manifest.created_at)
+
+
+def newest_manifest(store: BackupStore, database: str, day: str) -> Manifest:
+    manifests = list_manifests(store, database, day)
+    if not manifests:
+        raise RestoreError(
+            f"no complete backup of database {database} for {day} in {store.url}; "
+            f"materialize postgres_backup for partition {day} first"
+        )
+    return manifests[-1]
+
+
+def manifest_key(archive_key: str) -> str:
+    return archive_key.rsplit("/", 1)[0] + "/" + MANIFEST_NAME

@@ -1,0 +1,30 @@
+"""The daily partitions of backups, and which of them can still be taken."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from karen_ops.errors import BackupError
+
+# A backup records the database as it is when it runs. Labelling today's state with a date
+# long past would mislead whoever restores it, so only recent partitions can be backed up.
+BACKUP_GRACE = timedelta(days=2)
+
+
+def daily_partitions(timezone: str) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone=timezone)
+
+
+def require_recent_partition(
+    partitions: dg.DailyPartitionsDefinition, partition_key: str, now: datetime
+) -> None:
+    window = partitions.time_window_for_partition_key(partition_key)
+    if window.end < now - BACKUP_GRACE:
+        latest = partitions.get_last_partition_key(current_time=now)
+        raise BackupError(
+            f"cannot back up partition {partition_key}: a backup records the database as it is "
+            f"now ({now:%Y-%m-%d %H:%M %Z}), not as it was on {partition_key}; materialize a "
+            f"recent partition such as {latest}"
+        )

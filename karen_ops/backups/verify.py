@@ -1,0 +1,155 @@
+"""Verifying a backup: fetch, checksum, restore into a scratch database, compare exactly.
+
+Each phase records its outcome instead of raising, so the asset can report every check (a
+checksum mismatch still says that the restore was not attempted and why).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from karen_ops.backups.archive import (
+    FetchedArchive,
+    archive_version,
+    fetch_archive,
+    require_readable,
+)
+from karen_ops.backups.inventory import take_inventory
+from karen_ops.backups.manifest import Inventory, Manifest
+from karen_ops.backups.scratch import scratch_database
+from karen_ops.errors import KarenOpsError, RestoreError
+from karen_ops.resources.conninfo import ConnInfo
+from karen_ops.resources.pg_tools import PgTool, find_tool
+from karen_ops.resources.postgres import connect, server_major
+from karen_ops.resources.store import BackupStore
+from karen_ops.settings import VERIFY_DATABASE_URL
+
+STDERR_TAIL_CHARS = 4000
+
+
+class Phase(enum.Enum):
+    """The step a verification is in, so a failure says which step broke."""
+
+    FETCH = "fetch"  # reading the archive from the store, hashing and decompressing it
+    RESTORE = "restore"  # pg_restore into a fresh scratch database
+    COMPARE = "compare"  # exact counts in the scratch database against the manifest
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    manifest: Manifest
+    store: BackupStore
+    source: ConnInfo
+    verify_server: ConnInfo
+    bin_dir: str | None = None
+    jobs: int = 2
+    work_dir: Path | None = None
+
+
+@dataclass
+class Verification:
+    """What a verification found; each field backs one asset check."""
+
+    manifest: Manifest
+    stored_bytes: int = 0
+    sha256: str = ""
+    checksum_ok: bool = False
+    restore_error: str | None = None
+    restored: Inventory | None = None
+    pg_restore_version: str | None = None
+    scratch_database: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def restore_ok(self) -> bool:
+        return self.restore_error is None and self.restored is not None
+
+
+def verify_backup(request: VerifyRequest, log: logging.Logger) -> Verification:
+    """Run every phase that the previous ones allow; never leave a scratch database behind."""
+    result = Verification(request.manifest)
+    location = request.store.location(request.manifest.archive_key)
+    with tempfile.TemporaryDirectory(prefix="karen-verify-", dir=request.work_dir) as work:
+        started = time.monotonic()
+        fetched = fetch_archive(request.store, request.manifest, Path(work) / "archive.dump")
+        result.seconds[Phase.FETCH.value] = round(time.monotonic() - started, 3)
+        result.stored_bytes, result.sha256 = fetched.stored_bytes, fetched.sha256
+        result.checksum_ok = fetched.matches(request.manifest)
+        log.info(
+            "archive fetched location=%s bytes=%d checksum_ok=%s",
+            location, fetched.stored_bytes, result.checksum_ok,
+        )
+        if not result.checksum_ok:
+            result.restore_error = "not attempted: the stored bytes do not match the manifest"
+            return result
+        try:
+            _restore_and_compare(request, fetched, result, location, log)
+        except KarenOpsError as exc:
+            result.restore_error = str(exc)
+    return result
+
+
+def _restore_and_compare(
+    request: VerifyRequest,
+    fetched: FetchedArchive,
+    result: Verification,
+    location: str,
+    log: logging.Logger,
+) -> None:
+    if fetched.decode_error:
+        raise RestoreError(f"cannot read archive {location}: {fetched.decode_error}")
+    version = archive_version(fetched.path, location=location)
+    tool = _choose_pg_restore(request)
+    require_readable(version, tool.major, manifest=request.manifest, location=location)
+    result.pg_restore_version = tool.version
+
+    with scratch_database(request.verify_server, request.source, request.manifest.backup_id) as target:
+        result.scratch_database = target.dbname
+        started = time.monotonic()
+        restore_archive(tool, fetched.path, target, jobs=request.jobs)
+        result.seconds[Phase.RESTORE.value] = round(time.monotonic() - started, 3)
+        log.info("restored archive=%s into=%s pg_restore=%s", location, target.describe(), tool)
+
+        started = time.monotonic()
+        with connect(target, setting=VERIFY_DATABASE_URL) as conn:
+            result.restored = take_inventory(conn)
+        result.seconds[Phase.COMPARE.value] = round(time.monotonic() - started, 3)
+
+
+def _choose_pg_restore(request: VerifyRequest) -> PgTool:
+    with connect(request.verify_server, setting=VERIFY_DATABASE_URL) as conn:
+        target_major = server_major(conn)
+    needed = max(target_major, request.manifest.pg_dump_major)
+    return find_tool("pg_restore", needed, bin_dir=request.bin_dir)
+
+
+def restore_archive(tool: PgTool, archive: Path, target: ConnInfo, *, jobs: int) -> None:
+    """pg_restore ``archive`` into ``target`` without owners or privileges.
+
+    The scratch server need not have the source's roles, so ownership and grants are left out;
+    any other error stops the restore and is reported with pg_restore's own words.
+    """
+    argv = [
+        str(tool.path),
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        f"--jobs={max(1, jobs)}",
+        f"--dbname={target.public_dsn()}",
+        str(archive),
+    ]
+    env = {**os.environ, **target.tool_environment()}
+    completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if completed.returncode != 0:
+        stderr = completed.stderr.strip()[-STDERR_TAIL_CHARS:]
+        raise RestoreError(
+            f"pg_restore {tool.version} could not restore into {target.describe()} "
+            f"(exit status {completed.returncode}): {stderr}"
+        )

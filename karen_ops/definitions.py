@@ -1,0 +1,24 @@
+"""The karen-ops code location: each domain's definitions merged, with the shared resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from karen_ops.backups.definitions import build_definitions as backups
+from karen_ops.resources.postgres import PostgresResource
+from karen_ops.resources.store import BackupStoreResource
+from karen_ops.settings import load_schedule_settings
+
+# Schedules are part of the definitions' structure, so their settings are read when the code
+# location loads; connection settings are resolved later, when each run starts.
+_schedules = load_schedule_settings()
+
+defs = dg.Definitions.merge(
+    backups(_schedules),
+    dg.Definitions(
+        resources={
+            "postgres": PostgresResource(),
+            "backup_store": BackupStoreResource(),
+        }
+    ),
+)

@@ -1,0 +1,97 @@
+"""The PostgreSQL resource: which database is backed up, where scratch restores go, which tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import psycopg
+from pydantic import Field
+
+from karen_ops import settings
+from karen_ops.errors import DatabaseError
+from karen_ops.resources.conninfo import ConnInfo
+from karen_ops.resources.embedded_postgres import embedded_server_url
+
+# The embedded demo server's application database.
+DEMO_DATABASE = "karen"
+
+# Long enough for a server across a slow network, short enough that a wrong host fails a run
+# in seconds rather than hanging it.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """The AI Karen database, the server that receives scratch restores, and the client tools.
+
+    Every field falls back to its environment variable when the run starts, then to the
+    embedded demo server, so runs need no configuration in the demo.
+    """
+
+    database_url: str | None = Field(
+        default=None,
+        description="libpq URL of the AI Karen database (default: $KAREN_DATABASE_URL, "
+        "else the embedded demo server's 'karen' database).",
+    )
+    verify_database_url: str | None = Field(
+        default=None,
+        description="libpq URL of the server that receives scratch restores (default: "
+        "$KAREN_VERIFY_DATABASE_URL, else the source server's 'postgres' database).",
+    )
+    pg_bin_dir: str | None = Field(
+        default=None,
+        description="Folder searched first for pg_dump and pg_restore (default: "
+        "$KAREN_PG_BIN_DIR; PATH and the usual package folders are searched after it).",
+    )
+
+    def source(self) -> ConnInfo:
+        """Connection parameters of the database being backed up."""
+        url = self.database_url or settings.env(settings.DATABASE_URL)
+        if url is None:
+            embedded = embedded_server_url(settings.ops_home() / "pgdata")
+            return ConnInfo.parse(embedded, setting="embedded server").with_dbname(DEMO_DATABASE)
+        return ConnInfo.parse(url, setting=settings.DATABASE_URL)
+
+    def verify_server(self) -> ConnInfo:
+        """Connection parameters of the maintenance database of the scratch-restore server."""
+        url = self.verify_database_url or settings.env(settings.VERIFY_DATABASE_URL)
+        if url is None:
+            return self.source().with_dbname("postgres")
+        return ConnInfo.parse(url, setting=settings.VERIFY_DATABASE_URL)
+
+    def bin_dir(self) -> str | None:
+        return self.pg_bin_dir or settings.env(settings.PG_BIN_DIR)
+
+
+@contextmanager
+def connect(
+    conninfo: ConnInfo, *, setting: str, autocommit: bool = False
+) -> Iterator[psycopg.Connection]:
+    """A psycopg connection that is always closed; failures to connect name the database."""
+    try:
+        conn = psycopg.connect(
+            **conninfo.psycopg_kwargs(),
+            autocommit=autocommit,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            application_name="karen-ops",
+        )
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"could not connect to database {conninfo.describe()}: {_reason(exc)}; "
+            f"check {setting}"
+        ) from exc
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def server_major(conn: psycopg.Connection) -> int:
+    """The server's major version: 150019 is 15, 160002 is 16."""
+    return conn.info.server_version // 10000
+
+
+def _reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(exc).__name__

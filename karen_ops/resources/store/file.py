@@ -1,0 +1,103 @@
+"""A backup store in a local or mounted folder (``file:///var/backups/karen``)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import BinaryIO
+
+from karen_ops.errors import StoreError
+from karen_ops.resources.store.base import BackupStore, Upload
+
+# Uploads in progress carry this marker; listings never show them.
+PARTIAL_MARKER = ".partial-"
+
+
+class FileStore(BackupStore):
+    """Objects are files under ``root``; an upload is a hidden file renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri()
+
+    def upload(self, key: str) -> Upload:
+        return _FileUpload(self, key)
+
+    def reader(self, key: str) -> AbstractContextManager[BinaryIO]:
+        path = self.path(key)
+        try:
+            return path.open("rb")
+        except OSError as exc:
+            raise StoreError(f"could not read {self.location(key)}: {exc.strerror}") from exc
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        base = self.path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for folder, _dirs, files in os.walk(base):
+            for name in files:
+                if PARTIAL_MARKER not in name:
+                    yield (Path(folder) / name).relative_to(self.root).as_posix()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+        self.prune_empty_folders(self.path(key).parent)
+
+    def location(self, key: str) -> str:
+        return self.path(key).as_uri()
+
+    def path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StoreError(f"backup store key {key!r} must be a relative path without '..'")
+        return self.root / key
+
+    def prune_empty_folders(self, folder: Path) -> None:
+        """Remove folders emptied by a delete or an abort, up to the store's root."""
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+
+class _FileUpload(Upload):
+    def __init__(self, store: FileStore, key: str) -> None:
+        self.store = store
+        self.final = store.path(key)
+        self.partial = self.final.with_name(f".{self.final.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
+        try:
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self.file = self.partial.open("xb")
+        except OSError as exc:
+            raise StoreError(
+                f"could not write to backup store {store.url}: {exc.strerror}; "
+                f"check that KAREN_BACKUP_URL names a writable folder"
+            ) from exc
+
+    def write(self, data: bytes) -> int:
+        return self.file.write(data)
+
+    def publish(self) -> None:
+        # fsync before rename: a crash must leave either nothing or the whole object.
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.partial, self.final)
+        _fsync_folder(self.final.parent)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.partial.unlink(missing_ok=True)
+        self.store.prune_empty_folders(self.final.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,89 @@
+"""Where settings come from, and the defaults that serve the embedded demo.
+
+Connection settings are read when a run starts, never when the code location is imported, so
+one loaded code location serves any environment. The only exception is the structure of the
+definitions themselves (schedule timezone and times), which Dagster needs when it loads the
+code location; those come from the YAML file named by ``KAREN_OPS_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from karen_ops.errors import ConfigurationError
+
+DATABASE_URL = "KAREN_DATABASE_URL"
+VERIFY_DATABASE_URL = "KAREN_VERIFY_DATABASE_URL"
+BACKUP_URL = "KAREN_BACKUP_URL"
+S3_ENDPOINT_URL = "KAREN_S3_ENDPOINT_URL"
+PG_BIN_DIR = "KAREN_PG_BIN_DIR"
+REDIS_URL = "KAREN_REDIS_URL"
+DAGSTER_UI_URL = "KAREN_DAGSTER_UI_URL"
+OPS_CONFIG = "KAREN_OPS_CONFIG"
+OPS_HOME = "KAREN_OPS_HOME"
+
+# The run tag that serialises every run touching one database (see dagster.yaml).
+DATABASE_TAG = "karen-ops/database"
+PRIMARY_DATABASE = "primary"
+
+
+def env(name: str) -> str | None:
+    """The value of a karen-ops environment variable, or None when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def ops_home() -> Path:
+    """The folder holding the embedded demo's server, backups and Dagster instance."""
+    configured = env(OPS_HOME)
+    return Path(configured).expanduser().resolve() if configured else Path.cwd() / ".karen-ops"
+
+
+def default_backup_url() -> str:
+    """Backups of the embedded demo go to a folder beside its server."""
+    return (ops_home() / "backups").as_uri()
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """When the scheduled jobs run."""
+
+    timezone: str = "UTC"
+    nightly_backup_cron: str = "0 2 * * *"
+
+
+def load_schedule_settings() -> ScheduleSettings:
+    """Schedule settings from the ``schedules`` section of the ``KAREN_OPS_CONFIG`` file."""
+    section = _load_config_file().get("schedules") or {}
+    known = set(ScheduleSettings.__dataclass_fields__)
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown schedules setting(s) {', '.join(unknown)} in {env(OPS_CONFIG)}; "
+            f"known settings are {', '.join(sorted(known))}"
+        )
+    return ScheduleSettings(**section)
+
+
+def _load_config_file() -> dict:
+    path = env(OPS_CONFIG)
+    if path is None:
+        return {}
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigurationError(
+            f"could not read settings file {path}: {exc.strerror}; "
+            f"fix or unset {OPS_CONFIG}"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"settings file {path} is not valid YAML: {exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigurationError(f"settings file {path} must hold a mapping at the top level")
+    return loaded
