@@ -8,7 +8,7 @@ unfinished upload, never a backup: listings, verification and restores only see 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from karen_ops.errors import RestoreError
@@ -52,7 +52,6 @@ class Manifest:
     inventory: Inventory
     snapshot_wal_lsn: str | None = None
     manifest_version: int = MANIFEST_VERSION
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def pg_dump_major(self) -> int:

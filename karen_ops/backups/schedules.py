@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from karen_ops.backups.partitions import last_complete_day
 from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
 
 
@@ -28,7 +29,7 @@ def build_nightly_backup(
         description="Backs up the day that just ended, every night.",
     )
     def nightly_backup_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        day = partitions.get_last_partition_key(current_time=context.scheduled_execution_time)
+        day = last_complete_day(partitions, context.scheduled_execution_time)
         return dg.RunRequest(run_key=day, partition_key=day)
 
     return job, nightly_backup_schedule

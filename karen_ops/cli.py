@@ -1,0 +1,64 @@
+"""The ``karen-ops`` command: the demo on an embedded server, and the Dagster UI beside it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from karen_ops import settings
+from karen_ops.errors import KarenOpsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    home = Path(args.home).expanduser().resolve() if args.home else settings.ops_home()
+    try:
+        return args.command(home, args)
+    except KarenOpsError as exc:
+        print(f"karen-ops: {exc}", file=sys.stderr)
+        return 1
+
+
+def _demo(home: Path, args: argparse.Namespace) -> int:
+    from karen_ops.demo import run
+
+    return run.main(home, users=args.users)
+
+
+def _ui(home: Path, args: argparse.Namespace) -> int:
+    from karen_ops.demo import run
+
+    setup = run.prepare(home, users=args.users, instance_template=Path.cwd() / "dagster.yaml")
+    os.environ.update(setup.environment())
+    workspace = Path.cwd() / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "karen_ops.definitions"]
+    command = [sys.executable, "-m", "dagster", "dev", *target, "--port", str(args.port)]
+    print(f"starting the Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={setup.dagster_home})")
+    os.execv(sys.executable, command)
+    return 0  # not reached: execv replaces this process
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="karen-ops", description=__doc__)
+    parser.add_argument(
+        "--home", help=f"karen-ops home folder (default: ${settings.OPS_HOME} or ./.karen-ops)"
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="back up and verify a synthetic AI Karen database on an embedded server"
+    )
+    demo.add_argument("--users", type=int, default=2000, help="size of the synthetic database")
+    demo.set_defaults(command=_demo)
+
+    ui = commands.add_parser("ui", help="open the Dagster UI on the demo's setup")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--users", type=int, default=2000, help=argparse.SUPPRESS)
+    ui.set_defaults(command=_ui)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
