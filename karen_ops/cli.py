@@ -35,8 +35,10 @@ def _ui(home: Path, args: argparse.Namespace) -> int:
     workspace = Path.cwd() / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "karen_ops.definitions"]
     command = [sys.executable, "-m", "dagster", "dev", *target, "--port", str(args.port)]
-    print(f"starting the Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={setup.dagster_home})")
-    os.execv(sys.executable, command)
+    print(f"starting the Dagster UI on http://127.0.0.1:{args.port}")
+    print(f"DAGSTER_HOME={setup.dagster_home}")
+    # Replace this process, so that stopping the UI with Ctrl-C stops everything it started.
+    os.execv(sys.executable, command)  # noqa: S606 (an argument list, no shell)
     return 0  # not reached: execv replaces this process
 
 

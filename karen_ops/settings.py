@@ -77,8 +77,7 @@ def _load_config_file() -> dict:
         loaded = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
         raise ConfigurationError(
-            f"could not read settings file {path}: {exc.strerror}; "
-            f"fix or unset {OPS_CONFIG}"
+            f"could not read settings file {path}: {exc.strerror}; fix or unset {OPS_CONFIG}"
         ) from exc
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"settings file {path} is not valid YAML: {exc}") from exc

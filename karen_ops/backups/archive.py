@@ -54,7 +54,7 @@ def fetch_archive(store: BackupStore, manifest: Manifest, destination: Path) -> 
     return FetchedArchive(destination, stored, digest.hexdigest(), decode_error)
 
 
-def _decompress_into(decompressor, chunk: bytes, target) -> str | None:  # noqa: ANN001
+def _decompress_into(decompressor, chunk: bytes, target) -> str | None:
     try:
         target.write(decompressor.decompress(chunk))
     except zstandard.ZstdError as exc:
@@ -77,8 +77,9 @@ def archive_version(path: Path, *, location: str) -> tuple[int, int, int]:
     return major, minor, revision
 
 
-def require_readable(version: tuple[int, int, int], pg_restore_major: int, *, manifest: Manifest,
-                     location: str) -> None:
+def require_readable(
+    version: tuple[int, int, int], pg_restore_major: int, *, manifest: Manifest, location: str
+) -> None:
     """Refuse, with the fix, an archive the chosen pg_restore cannot read."""
     newest = _NEWEST_READABLE.get(pg_restore_major)
     too_new = manifest.pg_dump_major > pg_restore_major

@@ -1,6 +1,5 @@
 """The nightly logical backup and its verification restore, as daily-partitioned assets."""
 
-
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -41,6 +40,7 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
                 store=store,
                 partition=context.partition_key,
                 bin_dir=postgres.bin_dir(),
+                lock_wait_timeout_seconds=postgres.lock_wait_timeout_seconds,
             )
             manifest = take_backup(request, context.log)
         except KarenOpsError as exc:
@@ -71,6 +71,7 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
                 source=source,
                 verify_server=postgres.verify_server(),
                 bin_dir=postgres.bin_dir(),
+                jobs=postgres.restore_jobs,
             )
             result = verify_backup(request, context.log)
         except KarenOpsError as exc:
@@ -101,9 +102,7 @@ def backup_metadata(manifest: Manifest, store: BackupStore) -> dict[str, object]
     }
 
 
-def verification_metadata(
-    result: Verification, store: BackupStore
-) -> dict[str, object]:
+def verification_metadata(result: Verification, store: BackupStore) -> dict[str, object]:
     manifest = result.manifest
     metadata: dict[str, object] = {
         "backup_id": manifest.backup_id,

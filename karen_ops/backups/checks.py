@@ -38,9 +38,13 @@ def check_results(result: Verification) -> list[dg.AssetCheckResult]:
 
 def _checksum(result: Verification) -> dg.AssetCheckResult:
     manifest = result.manifest
-    description = None if result.checksum_ok else (
-        f"stored archive has sha256 {result.sha256} and {result.stored_bytes} bytes; "
-        f"the manifest says {manifest.sha256} and {manifest.size_bytes} bytes"
+    description = (
+        None
+        if result.checksum_ok
+        else (
+            f"stored archive has sha256 {result.sha256} and {result.stored_bytes} bytes; "
+            f"the manifest says {manifest.sha256} and {manifest.size_bytes} bytes"
+        )
     )
     return dg.AssetCheckResult(
         check_name="checksum_matches",
@@ -67,7 +71,7 @@ def _restore(result: Verification) -> dg.AssetCheckResult:
     )
 
 
-def _mismatch_check(name: str, result: Verification, compare) -> dg.AssetCheckResult:  # noqa: ANN001
+def _mismatch_check(name: str, result: Verification, compare) -> dg.AssetCheckResult:
     if result.restored is None:
         return _not_compared(name, result)
     mismatches: list[Mismatch] = compare(result.manifest.inventory, result.restored)
@@ -79,8 +83,11 @@ def _mismatch_check(name: str, result: Verification, compare) -> dg.AssetCheckRe
         passed=not mismatches,
         description=f"{len(mismatches)} differ: {listed}" if mismatches else None,
         metadata={
-            "compared": len(result.manifest.inventory.row_counts if name == "row_counts_match"
-                            else result.manifest.inventory.sequences),
+            "compared": len(
+                result.manifest.inventory.row_counts
+                if name == "row_counts_match"
+                else result.manifest.inventory.sequences
+            ),
             "mismatched": len(mismatches),
             "mismatches": listed or "none",
             "rows_expected": result.manifest.inventory.total_rows,
@@ -97,9 +104,9 @@ def _large_objects(result: Verification) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name="large_object_count_matches",
         passed=expected == restored,
-        description=None if expected == restored else (
-            f"manifest {expected} large objects, restored {restored}"
-        ),
+        description=None
+        if expected == restored
+        else (f"manifest {expected} large objects, restored {restored}"),
         metadata={"expected": expected, "restored": restored},
     )
 

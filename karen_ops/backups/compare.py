@@ -40,8 +40,12 @@ def sequence_mismatches(expected: Inventory, restored: Inventory) -> list[Mismat
     mismatches = []
     for name in sorted(set(expected.sequences) | set(restored.sequences)):
         want, got = expected.sequences.get(name), restored.sequences.get(name)
-        if name not in restored.sequences or name not in expected.sequences:
-            mismatches.append(Mismatch(name, want, got))
-        elif want is not None and (got is None or got < want):
+        missing = name not in restored.sequences or name not in expected.sequences
+        if missing or _behind(want, got):
             mismatches.append(Mismatch(name, want, got))
     return mismatches
+
+
+def _behind(expected: int | None, restored: int | None) -> bool:
+    """A sequence that had been used must come back at least as far as it was."""
+    return expected is not None and (restored is None or restored < expected)

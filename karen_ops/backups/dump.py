@@ -12,14 +12,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import logging
-import os
-import subprocess
-import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
 
 import psycopg
 import zstandard
@@ -33,6 +29,7 @@ from karen_ops.backups.manifest import (
     manifest_key,
     new_backup_id,
 )
+from karen_ops.backups.pg_dump import PgDumpProcess
 from karen_ops.errors import BackupError, KarenOpsError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import PgTool, find_tool
@@ -44,8 +41,6 @@ ARCHIVE_MAGIC = b"PGDMP"
 CHUNK_BYTES = 1 << 20
 # Level 3 is zstd's default: smaller than gzip -6 at several times its speed.
 COMPRESSION_LEVEL = 3
-# Keep at most this much of pg_dump's stderr for the error message.
-STDERR_TAIL_BYTES = 8192
 
 
 class Phase(enum.Enum):
@@ -103,12 +98,6 @@ def _limit_lock_waits(conn: psycopg.Connection, seconds: int) -> None:
     conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{seconds}s",))
 
 
-def _stop(process: subprocess.Popen | None) -> None:
-    if process is not None and process.poll() is None:
-        process.kill()
-        process.wait()
-
-
 def _dump_in_snapshot(
     request: BackupRequest,
     conn: psycopg.Connection,
@@ -120,27 +109,34 @@ def _dump_in_snapshot(
     created = datetime.now(UTC)
     started = time.monotonic()
     backup_id = new_backup_id(created)
-    archive_key = f"{backup_prefix(request.source.dbname, request.partition)}{backup_id}/{ARCHIVE_NAME}"
+    archive_key = (
+        f"{backup_prefix(request.source.dbname, request.partition)}{backup_id}/{ARCHIVE_NAME}"
+    )
     log.info(
         "backup starting database=%s pg_dump=%s snapshot=%s target=%s",
-        request.source.describe(), tool.version, snapshot, request.store.location(archive_key),
+        request.source.describe(),
+        tool.version,
+        snapshot,
+        request.store.location(archive_key),
     )
 
     upload = request.store.upload(archive_key)
-    process = None
+    dump = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="karen-count") as counter:
         try:
-            process = _start_pg_dump(request, tool, snapshot)
-            # The counts run in the exported snapshot while the main thread moves the dump.
+            dump = PgDumpProcess(tool, request.source, snapshot, request.lock_wait_timeout_seconds)
+            # The counts run in the exported snapshot while this thread moves the dump.
             counts = counter.submit(take_inventory, conn)
-            stream = _stream_dump(process, upload, request.compression_level)
-            _check_dump_finished(process, stream)
+            stream = _stream_dump(dump, upload, request.compression_level)
+            _check_dump_finished(dump, stream, request.lock_wait_timeout_seconds)
             inventory = _wait_for_counts(counts)
         except BaseException:
-            _stop(process)
             conn.cancel_safe()
             upload.abort()
             raise
+        finally:
+            if dump is not None:
+                dump.close()
 
     conn.rollback()
     manifest = Manifest(
@@ -163,26 +159,14 @@ def _dump_in_snapshot(
     _publish(request.store, upload, manifest)
     log.info(
         "backup published database=%s bytes=%d sha256=%s tables=%d rows=%d seconds=%.1f",
-        manifest.database, manifest.size_bytes, manifest.sha256,
-        len(inventory.row_counts), inventory.total_rows, manifest.duration_seconds,
+        manifest.database,
+        manifest.size_bytes,
+        manifest.sha256,
+        len(inventory.row_counts),
+        inventory.total_rows,
+        manifest.duration_seconds,
     )
     return manifest
-
-
-def _start_pg_dump(request: BackupRequest, tool: PgTool, snapshot: str) -> subprocess.Popen:
-    argv = [
-        str(tool.path),
-        "--format=custom",
-        "--compress=0",
-        f"--snapshot={snapshot}",
-        f"--lock-wait-timeout={request.lock_wait_timeout_seconds}s",
-        f"--dbname={request.source.public_dsn()}",
-    ]
-    env = {**os.environ, **request.source.tool_environment()}
-    stderr = tempfile.TemporaryFile()
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, env=env)
-    process.stderr_file = stderr  # type: ignore[attr-defined]
-    return process
 
 
 @dataclass
@@ -208,13 +192,13 @@ class _HashingSink:
         return len(data)
 
 
-def _stream_dump(process: subprocess.Popen, upload: Upload, level: int) -> _StreamResult:
+def _stream_dump(dump: PgDumpProcess, upload: Upload, level: int) -> _StreamResult:
     sink = _HashingSink(upload)
     # threads=-1: one compression worker per core; pg_dump and the server run meanwhile.
     compressor = zstandard.ZstdCompressor(level=level, threads=-1)
     result = _StreamResult()
     with compressor.stream_writer(sink, closefd=False) as writer:
-        while chunk := process.stdout.read(CHUNK_BYTES):
+        while chunk := dump.stdout.read(CHUNK_BYTES):
             if result.dump_bytes == 0:
                 result.starts_like_archive = chunk.startswith(ARCHIVE_MAGIC)
             result.dump_bytes += len(chunk)
@@ -231,22 +215,25 @@ def _wait_for_counts(counts: Future[Inventory]) -> Inventory:
         raise BackupError(f"could not count rows in the dump's snapshot: {exc}") from exc
 
 
-def _check_dump_finished(process: subprocess.Popen, stream: _StreamResult) -> None:
-    returncode = process.wait()
+def _check_dump_finished(
+    dump: PgDumpProcess, stream: _StreamResult, lock_wait_timeout_seconds: int
+) -> None:
+    returncode = dump.wait()
     if returncode != 0:
-        raise BackupError(f"pg_dump exited with status {returncode}: {_stderr_tail(process)}")
+        stderr = dump.stderr_tail()
+        hint = ""
+        # pg_dump takes its table locks under a statement timeout of --lock-wait-timeout.
+        if "statement timeout" in stderr or "could not obtain lock" in stderr:
+            hint = (
+                f"; another session held a table lock for longer than "
+                f"{lock_wait_timeout_seconds} s (lock_wait_timeout_seconds)"
+            )
+        raise BackupError(f"pg_dump exited with status {returncode}: {stderr}{hint}")
     if stream.dump_bytes == 0 or not stream.starts_like_archive:
         raise BackupError(
             f"pg_dump exited successfully but wrote {stream.dump_bytes} bytes that are not a "
-            f"custom-format archive; stderr: {_stderr_tail(process) or 'empty'}"
+            f"custom-format archive; stderr: {dump.stderr_tail() or 'empty'}"
         )
-
-
-def _stderr_tail(process: subprocess.Popen) -> str:
-    stderr: IO[bytes] = process.stderr_file  # type: ignore[attr-defined]
-    stderr.seek(0, os.SEEK_END)
-    stderr.seek(max(0, stderr.tell() - STDERR_TAIL_BYTES))
-    return stderr.read().decode(errors="replace").strip()
 
 
 def _server_version(conn: psycopg.Connection) -> str:

@@ -41,7 +41,9 @@ def take_inventory(conn: psycopg.Connection) -> Inventory:
     """Count everything in the connection's current transaction (and so its snapshot)."""
     with conn.cursor() as cur:
         tables = cur.execute(_TABLES).fetchall()
-        row_counts = {f"{schema}.{table}": _count_rows(cur, schema, table) for schema, table in tables}
+        row_counts = {
+            f"{schema}.{table}": _count_rows(cur, schema, table) for schema, table in tables
+        }
 
         sequences = {
             f"{schema}.{name}": last_value

@@ -8,6 +8,7 @@ unfinished upload, never a backup: listings, verification and restores only see 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -75,8 +76,8 @@ def backup_prefix(database: str, day: str) -> str:
 
 
 def new_backup_id(now: datetime) -> str:
-    """Sortable and unique per second: ``20261204T020003Z``."""
-    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """Sortable by time, unique even within one second: ``20261204T020003Z-9f2c``."""
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 def list_manifests(store: BackupStore, database: str, day: str) -> list[Manifest]:

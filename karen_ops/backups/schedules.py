@@ -1,6 +1,5 @@
 """The nightly_backup job and the schedule that runs it for the day that just ended."""
 
-
 import dagster as dg
 
 from karen_ops.backups.partitions import last_complete_day
@@ -13,7 +12,6 @@ def build_nightly_backup(
     job = dg.define_asset_job(
         name="nightly_backup",
         selection=dg.AssetSelection.groups("backups"),
-        partitions_def=partitions,
         description="Back up the AI Karen database and prove the backup restores.",
         # dagster.yaml allows one run at a time per value of this tag: backups, verification
         # restores and maintenance of one database never overlap.

@@ -29,15 +29,13 @@ _MAX_IDENTIFIER = 63
 
 def scratch_name(source_database: str, backup_id: str) -> str:
     """A fresh, recognisable name: ``karen_verify_<db>_<backup id>_<random>``."""
-    suffix = f"_{backup_id.lower()}_{secrets.token_hex(3)}"
+    suffix = f"_{backup_id.lower().replace('-', '_')}_{secrets.token_hex(3)}"
     room = _MAX_IDENTIFIER - len(SCRATCH_PREFIX) - len(suffix)
     return f"{SCRATCH_PREFIX}{source_database[:room]}{suffix}"
 
 
 @contextmanager
-def scratch_database(
-    server: ConnInfo, source: ConnInfo, backup_id: str
-) -> Iterator[ConnInfo]:
+def scratch_database(server: ConnInfo, source: ConnInfo, backup_id: str) -> Iterator[ConnInfo]:
     """Create a marked scratch database on ``server``; drop it however the block ends."""
     name = scratch_name(source.dbname, backup_id)
     target = server.with_dbname(name)
@@ -74,8 +72,7 @@ def drop_scratch_database(conn: psycopg.Connection, name: str) -> bool:
         return False
     if not name.startswith(SCRATCH_PREFIX) or not (comment[0] or "").startswith(MARK):
         raise RestoreError(
-            f"refusing to drop database {name}: karen-ops did not create it "
-            f"(no '{MARK}' comment)"
+            f"refusing to drop database {name}: karen-ops did not create it (no '{MARK}' comment)"
         )
     # FORCE (PostgreSQL 13+) ends sessions still connected, e.g. a stuck pg_restore worker.
     conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -84,7 +84,9 @@ def verify_backup(request: VerifyRequest, log: logging.Logger) -> Verification:
         result.checksum_ok = fetched.matches(request.manifest)
         log.info(
             "archive fetched location=%s bytes=%d checksum_ok=%s",
-            location, fetched.stored_bytes, result.checksum_ok,
+            location,
+            fetched.stored_bytes,
+            result.checksum_ok,
         )
         if not result.checksum_ok:
             result.restore_error = "not attempted: the stored bytes do not match the manifest"
@@ -110,7 +112,9 @@ def _restore_and_compare(
     require_readable(version, tool.major, manifest=request.manifest, location=location)
     result.pg_restore_version = tool.version
 
-    with scratch_database(request.verify_server, request.source, request.manifest.backup_id) as target:
+    with scratch_database(
+        request.verify_server, request.source, request.manifest.backup_id
+    ) as target:
         result.scratch_database = target.dbname
         started = time.monotonic()
         restore_archive(tool, fetched.path, target, jobs=request.jobs)

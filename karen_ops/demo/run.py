@@ -78,7 +78,7 @@ def run_nightly_backup(setup: DemoSetup) -> dg.ExecuteInProcessResult:
     os.environ.update(setup.environment())
     from karen_ops.definitions import defs  # after the environment is set, as a run would be
 
-    job = defs.get_job_def("nightly_backup")
+    job = defs.resolve_job_def("nightly_backup")
     day = last_complete_day(job.partitions_def, datetime.now(UTC))
     print(f"running nightly_backup for partition {day} ...")
     with dg.DagsterInstance.get() as instance:
@@ -133,4 +133,3 @@ def main(home: Path, *, users: int) -> int:
     print("open the Dagster UI on this setup (then browse http://127.0.0.1:3000):")
     print(f"  {ui_command(setup)}")
     return 0 if result.success else 1
-

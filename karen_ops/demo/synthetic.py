@@ -144,14 +144,13 @@ def load_synthetic_database(conn: psycopg.Connection, *, users: int) -> dict[str
     counts = table_row_counts(conn)
     log.info(
         "synthetic database loaded users=%d rows=%d seconds=%.1f",
-        users, sum(counts.values()), time.monotonic() - started,
+        users,
+        sum(counts.values()),
+        time.monotonic() - started,
     )
     return counts
 
 
 def table_row_counts(conn: psycopg.Connection) -> dict[str, int]:
     tables = ["tenants", "users", "user_sessions", "conversations", "messages", "audit_logs"]
-    return {
-        table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
-        for table in tables
-    }
+    return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}

@@ -116,4 +116,3 @@ def _probe(path: str) -> PgTool | None:
         log.warning("skipping PostgreSQL tool path=%s reason=unreadable version", path)
         return None
     return PgTool(int(match.group(1)), int(match.group(2) or 0), Path(path))
-

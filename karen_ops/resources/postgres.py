@@ -45,6 +45,15 @@ class PostgresResource(dg.ConfigurableResource):
         "$KAREN_PG_BIN_DIR; PATH and the usual package folders are searched after it).",
     )
 
+    lock_wait_timeout_seconds: int = Field(
+        default=300,
+        description="How long a backup waits for a table lock held by another session before "
+        "it fails (pg_dump --lock-wait-timeout).",
+    )
+    restore_jobs: int = Field(
+        default=2, description="Parallel pg_restore jobs for verification restores."
+    )
+
     def source(self) -> ConnInfo:
         """Connection parameters of the database being backed up."""
         url = self.database_url or settings.env(settings.DATABASE_URL)
@@ -78,8 +87,7 @@ def connect(
         )
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"could not connect to database {conninfo.describe()}: {_reason(exc)}; "
-            f"check {setting}"
+            f"could not connect to database {conninfo.describe()}: {_reason(exc)}; check {setting}"
         ) from exc
     try:
         yield conn

@@ -24,7 +24,9 @@ class BackupStoreResource(dg.ConfigurableResource):
     )
 
     def open(self) -> BackupStore:
-        return open_store(self.url or settings.env(settings.BACKUP_URL) or settings.default_backup_url())
+        return open_store(
+            self.url or settings.env(settings.BACKUP_URL) or settings.default_backup_url()
+        )
 
 
 def open_store(url: str) -> BackupStore:

@@ -1,0 +1,89 @@
+"""Fixtures: real PostgreSQL servers of two major versions, test databases, a file store.
+
+With ``KAREN_TEST_FORBID_SKIPS=1`` (as in CI) any skipped test fails the session, so a
+missing server or tool can never pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from karen_ops.backups.partitions import daily_partitions, last_complete_day
+from karen_ops.resources.conninfo import ConnInfo
+from karen_ops.resources.store.file import FileStore
+from karen_ops_tests.servers import Server, load_chinook
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("KAREN_TEST_FORBID_SKIPS") == "1" and _skipped:
+        print(f"\nKAREN_TEST_FORBID_SKIPS=1 and {len(_skipped)} test(s) were skipped:")
+        for nodeid in _skipped:
+            print(f"  {nodeid}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    import pgserver
+
+    # Short path: the server's Unix socket lives in its data folder (107-byte limit).
+    data = Path(tmp_path_factory.mktemp("pg", numbered=True)) / "data"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(data, cleanup_mode="delete")
+    yield Server("embedded", ConnInfo.parse(server.get_uri(), setting="embedded test server"))
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def service_server() -> Server:
+    url = os.environ.get("KAREN_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("KAREN_TEST_DATABASE_URL is not set: no second PostgreSQL major version")
+    return Server("service", ConnInfo.parse(url, setting="KAREN_TEST_DATABASE_URL"))
+
+
+@pytest.fixture(params=["service", "embedded"])
+def server(request: pytest.FixtureRequest) -> Server:
+    """Each PostgreSQL server in reach, one test run per major version."""
+    return request.getfixturevalue(f"{request.param}_server")
+
+
+@pytest.fixture
+def chinook(server: Server) -> Iterator[ConnInfo]:
+    with server.database("chinook") as target:
+        load_chinook(target, server.major)
+        yield target
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileStore:
+    return FileStore(tmp_path / "backups")
+
+
+@pytest.fixture
+def yesterday() -> str:
+    return last_complete_day(daily_partitions("UTC"), datetime.now(UTC))
+
+
+def stored_files(store: FileStore) -> list[Path]:
+    """Every file under the store's root, partial uploads included."""
+    return sorted(p for p in store.root.rglob("*") if p.is_file()) if store.root.exists() else []
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}

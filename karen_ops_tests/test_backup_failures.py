@@ -1,0 +1,72 @@
+"""Backups that cannot be taken fail clearly and publish nothing."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from karen_ops_tests.conftest import stored_files
+from karen_ops_tests.runs import failure_message, materialize_day
+
+
+@pytest.fixture
+def pg(request):
+    return request.getfixturevalue("service_server")
+
+
+def test_missing_database_fails_names_it_and_leaves_store_empty(pg, store, yesterday):
+    missing = pg.maintenance.with_dbname("karen_no_such_database")
+
+    result = materialize_day(missing, store, yesterday)
+
+    assert not result.success
+    message = failure_message(result)
+    assert "could not back up database karen_no_such_database on" in message
+    assert 'database "karen_no_such_database" does not exist' in message
+    assert "check KAREN_DATABASE_URL" in message
+    assert stored_files(store) == []
+
+
+def test_unreachable_server_fails_and_leaves_store_empty(pg, store, yesterday):
+    nowhere = pg.maintenance.with_dbname("karen").__class__(
+        {"host": "127.0.0.1", "port": "1", "dbname": "karen", "user": "postgres"}
+    )
+
+    result = materialize_day(nowhere, store, yesterday)
+
+    assert not result.success
+    assert "could not connect to database karen on 127.0.0.1:1" in failure_message(result)
+    assert stored_files(store) == []
+
+
+def test_dump_that_fails_midway_publishes_nothing(chinook, store, yesterday):
+    # Another session holds a table exclusively: pg_dump gives up after the lock timeout.
+    with psycopg.connect(**chinook.psycopg_kwargs()) as blocker:
+        blocker.execute("LOCK TABLE track IN ACCESS EXCLUSIVE MODE")
+
+        result = materialize_day(chinook, store, yesterday, lock_wait_timeout_seconds=1)
+
+    assert not result.success
+    message = failure_message(result)
+    assert "during dump: pg_dump exited with status 1" in message
+    assert "another session held a table lock for longer than 1 s" in message
+    assert stored_files(store) == []
+
+
+def test_verification_without_a_backup_says_what_to_run(chinook, store, yesterday):
+    result = materialize_day(chinook, store, yesterday, only="backup_verification")
+
+    assert not result.success
+    message = failure_message(result)
+    assert f"no complete backup of database {chinook.dbname} for {yesterday}" in message
+    assert f"materialize postgres_backup for partition {yesterday} first" in message
+
+
+def test_an_old_partition_is_refused_rather_than_mislabelled(chinook, store):
+    result = materialize_day(chinook, store, "2025-03-01", only="postgres_backup")
+
+    assert not result.success
+    message = failure_message(result)
+    assert "cannot back up partition 2025-03-01" in message
+    assert "materialize a recent partition" in message
+    assert stored_files(store) == []

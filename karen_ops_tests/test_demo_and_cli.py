@@ -1,0 +1,121 @@
+"""The commands an operator types: the demo, and one asset for one day from Dagster's CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from karen_ops_tests.servers import exact_row_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _clean_environment(**extra: str) -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("KAREN_", "DAGSTER_"))}
+    return {**kept, **extra}
+
+
+def test_dagster_cli_backs_up_and_verifies_chinook(chinook, tmp_path, yesterday, server):
+    store = tmp_path / "store"
+    env = _clean_environment(
+        KAREN_DATABASE_URL=chinook.public_dsn(),
+        KAREN_BACKUP_URL=store.as_uri(),
+        DAGSTER_HOME=str(tmp_path / "dagster"),
+    )
+    (tmp_path / "dagster").mkdir()
+    argv = [
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "karen_ops.definitions",
+        "--select",
+        "postgres_backup,backup_verification",
+        "--partition",
+        yesterday,
+    ]
+
+    completed = _run(argv, env)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    manifests = list(store.rglob("manifest.json"))
+    assert len(manifests) == 1
+    manifest = json.loads(manifests[0].read_text())
+    archive = store / manifest["archive_key"]
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == manifest["sha256"]
+    assert manifest["inventory"]["row_counts"] == exact_row_counts(chinook)
+    assert not [db for db in server.databases() if db.startswith("karen_verify_")]
+
+
+def test_dagster_cli_against_a_missing_database_names_it_and_stores_nothing(
+    service_server, tmp_path, yesterday
+):
+    store = tmp_path / "store"
+    env = _clean_environment(
+        KAREN_DATABASE_URL=service_server.url("karen_missing_db"),
+        KAREN_BACKUP_URL=store.as_uri(),
+        DAGSTER_HOME=str(tmp_path / "dagster"),
+    )
+    (tmp_path / "dagster").mkdir()
+    argv = [
+        str(BIN / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "karen_ops.definitions",
+        "--select",
+        "postgres_backup,backup_verification",
+        "--partition",
+        yesterday,
+    ]
+
+    completed = _run(argv, env)
+
+    assert completed.returncode != 0
+    assert "could not back up database karen_missing_db" in completed.stdout + completed.stderr
+    assert not store.exists() or not any(store.rglob("*"))
+
+
+def test_demo_backs_up_verifies_and_reuses_its_setup(tmp_path):
+    home = tmp_path / "home"
+    env = _clean_environment()
+    demo = [str(BIN / "karen-ops"), "--home", str(home), "demo", "--users", "200"]
+
+    first = _run(demo, env, cwd=tmp_path)
+    second = _run(demo, env, cwd=tmp_path)
+
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "loading a synthetic AI Karen database" in first.stdout
+    for line in ("backup        file://", "sha256        ", "verified      6 tables"):
+        assert line in first.stdout
+    assert "check         row_counts_match: passed" in first.stdout
+    assert f"karen-ops --home {home} ui" in first.stdout
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "reusing database karen on the embedded server" in second.stdout
+    assert len(list((home / "backups").rglob("manifest.json"))) == 2
+    _stop_embedded_server(home / "pgdata")
+
+
+def _stop_embedded_server(data: Path) -> None:
+    from karen_ops.resources.pg_tools import embedded_bin_dir
+
+    pg_ctl = embedded_bin_dir() / "pg_ctl"
+    subprocess.run(
+        ["su", "pgserver", "-s", "/bin/sh", "-c", f"{pg_ctl} -D {data} -m fast stop"]
+        if os.geteuid() == 0 and shutil.which("su")
+        else [str(pg_ctl), "-D", str(data), "-m", "fast", "stop"],
+        capture_output=True,
+        check=False,
+    )
