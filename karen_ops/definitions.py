@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from karen_ops.backups.definitions import build_definitions as backups
+from karen_ops.maintenance.definitions import build_definitions as maintenance
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.store import BackupStoreResource
 from karen_ops.settings import load_schedule_settings
@@ -15,6 +16,7 @@ _schedules = load_schedule_settings()
 
 defs = dg.Definitions.merge(
     backups(_schedules),
+    maintenance(_schedules),
     dg.Definitions(
         resources={
             "postgres": PostgresResource(),

@@ -54,6 +54,7 @@ class ScheduleSettings:
 
     timezone: str = "UTC"
     nightly_backup_cron: str = "0 2 * * *"
+    weekly_maintenance_cron: str = "0 3 * * 0"
 
 
 def load_schedule_settings() -> ScheduleSettings:

@@ -1,0 +1,1 @@
+"""Database maintenance with evidence: table health, vacuum and reindex, before and after."""
