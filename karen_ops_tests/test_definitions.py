@@ -78,3 +78,14 @@ def test_instance_configuration_is_accepted_by_dagster(tmp_path):
         config = instance.get_concurrency_config()
     limits = config.run_queue_config.tag_concurrency_limits
     assert limits[0]["key"] == DATABASE_TAG
+
+
+def test_weekly_maintenance_runs_sunday_at_three_under_the_database_limit():
+    schedule = defs.resolve_schedule_def("weekly_maintenance_schedule")
+    job = defs.resolve_job_def("weekly_maintenance")
+    repository = defs.get_repository_def()
+    assets = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
+
+    assert schedule.cron_schedule == "0 3 * * 0"
+    assert job.tags[DATABASE_TAG] == defs.resolve_job_def("nightly_backup").tags[DATABASE_TAG]
+    assert {"table_health", "postgres_vacuum", "postgres_reindex"} <= assets

@@ -204,3 +204,51 @@ def test_vacuum_full_only_for_tables_configured_for_it(service_server):
     }
     full = next(s for s in report.steps if s.target == "public.rewrite_me")
     assert full.reclaimed_bytes > 0
+
+
+def test_large_unused_index_warns_but_unique_ones_do_not(service_server):
+    with service_server.database() as db:
+        _execute(
+            db,
+            "CREATE TABLE events (id int PRIMARY KEY, kind text, code text UNIQUE)",
+            "INSERT INTO events SELECT g, 'k' || (g % 7), 'c' || g FROM generate_series(1, 5000) g",
+            "CREATE INDEX events_kind_idx ON events (kind)",
+            "ANALYZE events",
+        )
+        config = {"ops": {"table_health": {"config": {"unused_index_min_bytes": 8192}}}}
+
+        result = _materialize(db, table_health, run_config=config)
+
+    unused = {c.check_name: c for c in result.get_asset_check_evaluations()}[
+        "no_large_unused_indexes"
+    ]
+    assert not unused.passed
+    assert unused.severity == dg.AssetCheckSeverity.WARN
+    assert "public.events_kind_idx" in unused.description
+    assert "events_pkey" not in unused.description
+    assert "events_code_key" not in unused.description
+
+
+def test_transaction_id_age_past_the_limit_is_an_error(service_server):
+    with service_server.database() as db:
+        _execute(db, "CREATE TABLE ledger (id int)", "INSERT INTO ledger VALUES (1)")
+        config = {"ops": {"table_health": {"config": {"xid_age_limit": 0}}}}
+
+        result = _materialize(db, table_health, run_config=config)
+
+    xid = {c.check_name: c for c in result.get_asset_check_evaluations()}["xid_age_within_limit"]
+    assert not xid.passed
+    assert xid.severity == dg.AssetCheckSeverity.ERROR
+    assert "public.ledger: transaction-ID age" in xid.description
+
+
+def test_exclusion_and_pre_12_indexes_are_skipped_with_the_reason():
+    from karen_ops.maintenance.reindex import _why_not_concurrently
+    from karen_ops.maintenance.stats import IndexStats
+
+    booking = IndexStats(
+        "public", "rooms", "rooms_during_excl", 1 << 20, 0, False, False, False, "gist", True, None
+    )
+
+    assert "exclusion-constraint" in _why_not_concurrently(booking, concurrent=True)
+    assert "older than PostgreSQL 12" in _why_not_concurrently(booking, concurrent=False)
