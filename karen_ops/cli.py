@@ -35,11 +35,21 @@ def _ui(home: Path, args: argparse.Namespace) -> int:
     workspace = Path.cwd() / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "karen_ops.definitions"]
     command = [sys.executable, "-m", "dagster", "dev", *target, "--port", str(args.port)]
-    print(f"starting the Dagster UI on http://127.0.0.1:{args.port}")
+    # Run from the instance folder, so Dagster finds one dagster.yaml: the instance's own copy.
+    os.chdir(setup.dagster_home)
+    print(f"starting the Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it)")
     print(f"DAGSTER_HOME={setup.dagster_home}")
     # Replace this process, so that stopping the UI with Ctrl-C stops everything it started.
     os.execv(sys.executable, command)  # noqa: S606 (an argument list, no shell)
     return 0  # not reached: execv replaces this process
+
+
+def _stop(home: Path, args: argparse.Namespace) -> int:
+    from karen_ops.resources.embedded_postgres import stop_embedded_server
+
+    stopped = stop_embedded_server(home / "pgdata")
+    print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=3000)
     ui.add_argument("--users", type=int, default=2000, help=argparse.SUPPRESS)
     ui.set_defaults(command=_ui)
+
+    stop = commands.add_parser("stop", help="stop the demo's embedded PostgreSQL server")
+    stop.set_defaults(command=_stop)
     return parser
 
 

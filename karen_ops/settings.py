@@ -53,6 +53,9 @@ class ScheduleSettings:
     """When the scheduled jobs run."""
 
     timezone: str = "UTC"
+    # The first backup partition. Older days cannot be backed up after the fact, so the UI
+    # should not offer them: set this to the day karen-ops started backing up.
+    backups_start_date: str = "2026-11-01"
     nightly_backup_cron: str = "0 2 * * *"
     weekly_maintenance_cron: str = "0 3 * * 0"
 

@@ -97,3 +97,11 @@ def test_materializations_are_recorded_per_partition(chinook, store, yesterday):
     keys = {m.partition for m in result.asset_materializations_for_node("postgres_backup")}
     assert keys == {yesterday}
     assert isinstance(result, dg.ExecuteInProcessResult)
+
+
+def test_stored_backups_are_readable_by_their_owner_only(chinook, store, yesterday):
+    materialize_day(chinook, store, yesterday, only="postgres_backup")
+
+    assert stored_files(store), "expected a backup"
+    for path in [*stored_files(store), *(p for p in store.root.rglob("*") if p.is_dir())]:
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"

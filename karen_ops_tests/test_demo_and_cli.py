@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,17 +104,6 @@ def test_demo_backs_up_verifies_and_reuses_its_setup(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "reusing database karen on the embedded server" in second.stdout
     assert len(list((home / "backups").rglob("manifest.json"))) == 2
-    _stop_embedded_server(home / "pgdata")
-
-
-def _stop_embedded_server(data: Path) -> None:
-    from karen_ops.resources.pg_tools import embedded_bin_dir
-
-    pg_ctl = embedded_bin_dir() / "pg_ctl"
-    subprocess.run(
-        ["su", "pgserver", "-s", "/bin/sh", "-c", f"{pg_ctl} -D {data} -m fast stop"]
-        if os.geteuid() == 0 and shutil.which("su")
-        else [str(pg_ctl), "-D", str(data), "-m", "fast", "stop"],
-        capture_output=True,
-        check=False,
-    )
+    stop = _run([str(BIN / "karen-ops"), "--home", str(home), "stop"], env, cwd=tmp_path)
+    assert stop.stdout.strip() == "embedded PostgreSQL stopped"
+    assert not (home / "pgdata" / "postmaster.pid").exists()

@@ -11,7 +11,7 @@ from karen_ops.settings import ScheduleSettings
 
 
 def build_definitions(settings: ScheduleSettings) -> dg.Definitions:
-    partitions = daily_partitions(settings.timezone)
+    partitions = daily_partitions(settings.timezone, settings.backups_start_date)
     job, schedule = build_nightly_backup(partitions, settings)
     return dg.Definitions(
         assets=build_backup_assets(partitions),

@@ -13,8 +13,9 @@ from karen_ops.errors import BackupError
 BACKUP_GRACE = timedelta(days=2)
 
 
-def daily_partitions(timezone: str) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone=timezone)
+def daily_partitions(timezone: str, start_date: str = "2026-11-01") -> dg.DailyPartitionsDefinition:
+    """One partition per day from ``start_date``, the first night backups were taken."""
+    return dg.DailyPartitionsDefinition(start_date=start_date, timezone=timezone)
 
 
 def require_recent_partition(

@@ -15,6 +15,10 @@ from karen_ops.resources.store.base import BackupStore, Upload
 # Uploads in progress carry this marker; listings never show them.
 PARTIAL_MARKER = ".partial-"
 
+# Backups hold every row of the database: only the owner may read them, whatever the umask.
+PRIVATE_FILE = 0o600
+PRIVATE_FOLDER = 0o700
+
 
 class FileStore(BackupStore):
     """Objects are files under ``root``; an upload is a hidden file renamed into place."""
@@ -70,8 +74,9 @@ class _FileUpload(Upload):
         self.final = store.path(key)
         self.partial = self.final.with_name(f".{self.final.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
         try:
-            self.final.parent.mkdir(parents=True, exist_ok=True)
-            self.file = self.partial.open("xb")
+            _make_private_folders(self.final.parent, store.root)
+            fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+            self.file = os.fdopen(fd, "wb")
         except OSError as exc:
             raise StoreError(
                 f"could not write to backup store {store.url}: {exc.strerror}; "
@@ -93,6 +98,15 @@ class _FileUpload(Upload):
         self.file.close()
         self.partial.unlink(missing_ok=True)
         self.store.prune_empty_folders(self.final.parent)
+
+
+def _make_private_folders(folder: Path, root: Path) -> None:
+    """Create ``folder`` and whatever is missing between it and the store's root, owner-only."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for path in reversed([folder, *folder.parents]):
+        if (path == root or root in path.parents) and not path.exists():
+            path.mkdir(mode=PRIVATE_FOLDER, exist_ok=True)
+            path.chmod(PRIVATE_FOLDER)  # mkdir's mode is masked by the umask
 
 
 def _fsync_folder(folder: Path) -> None:
