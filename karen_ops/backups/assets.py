@@ -13,6 +13,7 @@ from karen_ops.backups.verify import Verification, VerifyRequest, verify_backup
 from karen_ops.errors import KarenOpsError
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.store import BackupStore, BackupStoreResource
+from karen_ops.resources.store.catalog import mark_verified
 
 GROUP = "backups"
 OWNERS = ["team:platform-ops"]
@@ -76,8 +77,12 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
             result = verify_backup(request, context.log)
         except KarenOpsError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        checks = check_results(result)
+        if all(check.passed for check in checks):
+            # Retention keeps verified restore points; the mark lives beside the backup.
+            mark_verified(store, result.manifest.folder, verification_record(result, context))
         yield dg.MaterializeResult(
-            metadata=verification_metadata(result, store), check_results=check_results(result)
+            metadata=verification_metadata(result, store), check_results=checks
         )
 
     return [postgres_backup, backup_verification]
@@ -117,6 +122,15 @@ def verification_metadata(result: Verification, store: BackupStore) -> dict[str,
         metadata["tables_verified"] = len(result.restored.row_counts)
         metadata["rows_verified"] = result.restored.total_rows
     return metadata
+
+
+def verification_record(result: Verification, context: dg.AssetExecutionContext) -> dict:
+    return {
+        "verified_at": datetime.now(UTC).isoformat(),
+        "run_id": context.run.run_id,
+        "pg_restore_version": result.pg_restore_version,
+        "rows_verified": result.restored.total_rows if result.restored else 0,
+    }
 
 
 def _counts_table(row_counts: dict[str, int]) -> str:

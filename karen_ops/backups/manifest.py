@@ -52,7 +52,13 @@ class Manifest:
     sha256: str
     inventory: Inventory
     snapshot_wal_lsn: str | None = None
+    kind: str = "postgres"
     manifest_version: int = MANIFEST_VERSION
+
+    @property
+    def folder(self) -> str:
+        """The store folder holding this backup's archive, manifest and markers."""
+        return self.archive_key.rsplit("/", 1)[0] + "/"
 
     @property
     def pg_dump_major(self) -> int:

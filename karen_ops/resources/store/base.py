@@ -27,6 +27,8 @@ class BackupStore(ABC):
     """A place that holds backup objects under '/'-separated keys."""
 
     url: str
+    # True when data objects are encrypted client-side before they reach the store.
+    encrypted: bool = False
 
     @abstractmethod
     def upload(self, key: str) -> Upload:
