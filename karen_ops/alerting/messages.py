@@ -1,0 +1,116 @@
+"""The text people read: an initial notice (what, impact, status) and a resolution notice
+(what, cause if known, duration), for a group of alerts that go out together.
+
+Every piece of text passes through :func:`redact` first, so a database URL quoted in an error
+never carries its password into a chat room, a mailbox or a log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from karen_ops.alerting.model import Alert, Status
+
+# scheme://user:secret@host -> scheme://user:***@host
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]+(?=@)")
+# password=secret or PGPASSWORD=secret in libpq keyword strings and environment dumps
+_KEYWORD_PASSWORD = re.compile(r"(?i)(?P<head>\b\w*password\s*[=:]\s*)(?:'[^']*'|\"[^\"]*\"|\S+)")
+
+_LISTED = 10
+
+
+def redact(text: str) -> str:
+    """The text with passwords in URLs and ``password=`` pairs replaced by ``***``."""
+    text = _URL_PASSWORD.sub(r"\g<head>***", text)
+    return _KEYWORD_PASSWORD.sub(r"\g<head>***", text)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Alerts of one group on one route, sent to one channel in one message."""
+
+    route: str
+    group_key: str
+    firing: tuple[Alert, ...]
+    resolved: tuple[Alert, ...]
+
+    @property
+    def alerts(self) -> tuple[Alert, ...]:
+        return self.firing + self.resolved
+
+    @property
+    def status(self) -> Status:
+        return Status.FIRING if self.firing else Status.RESOLVED
+
+    @property
+    def name(self) -> str:
+        return self.alerts[0].name
+
+    def title(self) -> str:
+        if not self.firing:
+            return redact(f"[RESOLVED:{len(self.resolved)}] {self.name}")
+        # The most urgent alert of the group sets the level the title announces.
+        urgent = min(self.firing, key=lambda a: a.incident_level.value)
+        level = urgent.incident_level
+        resolved = f", {len(self.resolved)} resolved" if self.resolved else ""
+        return redact(
+            f"[FIRING:{len(self.firing)}] {self.name} ({urgent.severity.value}, {level.value}: "
+            f"respond within {level.response_time}){resolved}"
+        )
+
+    def body(self) -> str:
+        sections = []
+        if self.firing:
+            sections.append(_initial(self.firing))
+        if self.resolved:
+            sections.append(_resolution(self.resolved))
+        return redact("\n\n".join(sections))
+
+
+def _initial(alerts: tuple[Alert, ...]) -> str:
+    first = alerts[0]
+    lines = [
+        f"What: {first.summary}"
+        if len(alerts) == 1
+        else f"What: {len(alerts)} alerts of {first.name}",
+        f"Impact: {first.impact}",
+        f"Status: firing since {_when(min(a.starts_at for a in alerts))}; incident level "
+        f"{first.incident_level.value}, respond within {first.incident_level.response_time}",
+    ]
+    for alert in alerts[:_LISTED]:
+        lines.append(f"- {alert.summary}")
+        if alert.details:
+            lines.extend(f"    {line}" for line in alert.details.splitlines())
+        if alert.link:
+            lines.append(f"    {alert.link}")
+    if len(alerts) > _LISTED:
+        lines.append(f"- and {len(alerts) - _LISTED} more")
+    return "\n".join(lines)
+
+
+def _resolution(alerts: tuple[Alert, ...]) -> str:
+    lines = [f"Resolved: {len(alerts)} alert(s) of {alerts[0].name}"]
+    for alert in alerts[:_LISTED]:
+        ended = alert.ends_at or alert.starts_at
+        lines.append(
+            f"- {alert.summary}: resolved at {_when(ended)} after "
+            f"{_duration(ended - alert.starts_at)}; cause: {alert.cause or 'not known'}"
+        )
+    if len(alerts) > _LISTED:
+        lines.append(f"- and {len(alerts) - _LISTED} more")
+    return "\n".join(lines)
+
+
+def _when(timestamp: float) -> str:
+    return f"{datetime.fromtimestamp(timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(seconds), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {seconds}s" if minutes else f"{seconds}s"
