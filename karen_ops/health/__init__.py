@@ -1,0 +1,1 @@
+"""Health of the platform's components: five-minute probes, hourly detail, a daily report."""

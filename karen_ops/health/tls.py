@@ -1,0 +1,96 @@
+"""Certificate expiry of the platform's TLS endpoints.
+
+The certificate is fetched without verifying it: this check answers "when does the served
+certificate expire", which must work for self-signed, expired and privately issued ones too.
+Whether clients trust the certificate is theirs to verify.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from datetime import UTC, datetime
+
+from cryptography import x509
+
+from karen_ops.health.probes import Probe, Verdict
+
+_SECONDS_PER_DAY = 86400
+
+
+def fetch_expiry(host_port: str, timeout_seconds: float) -> datetime:
+    """When the certificate served at ``host:port`` (port 443 if omitted) expires, in UTC."""
+    host, port = split_host_port(host_port)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection((host, port), timeout=timeout_seconds) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise ValueError(f"{host_port} completed the TLS handshake without a certificate")
+    return x509.load_der_x509_certificate(der).not_valid_after_utc
+
+
+def split_host_port(host_port: str) -> tuple[str, int]:
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit():
+        return host_port, 443
+    return host.strip("[]"), int(port)
+
+
+def judge_expiry(
+    expiries: dict[str, datetime | str],
+    now: datetime,
+    warn_days: int,
+    error_days: int,
+) -> Probe:
+    """One verdict for every host: ERROR under ``error_days`` or when a certificate could not
+    be read (the value is then the reason), WARN under ``warn_days``; no hosts is an ERROR."""
+    if not expiries:
+        return Probe(
+            Verdict.FAILED,
+            "no TLS hosts are configured, so no certificate was checked; list them under "
+            "health.tls_hosts in $KAREN_OPS_CONFIG or in the health_settings resource",
+            {"hosts": 0},
+        )
+    metadata: dict[str, object] = {"hosts": len(expiries)}
+    errors, warnings, days = [], [], []
+    for host, expiry in sorted(expiries.items()):
+        if isinstance(expiry, str):
+            metadata[f"{host} error"] = expiry
+            errors.append(f"{host}: could not read the certificate: {expiry}")
+            continue
+        left = int((expiry - now).total_seconds() // _SECONDS_PER_DAY)
+        days.append(left)
+        metadata[f"{host} days_left"] = left
+        metadata[f"{host} expires"] = expiry.isoformat()
+        line = f"{host}: expires {expiry:%Y-%m-%d %H:%M} UTC, {left} day(s) left"
+        if left < error_days:
+            errors.append(line)
+        elif left < warn_days:
+            warnings.append(line)
+    if days:
+        metadata["days_left"] = min(days)
+
+    if errors:
+        return Probe(
+            Verdict.FAILED,
+            f"certificate(s) expire within {error_days} days or are unreadable: "
+            + "; ".join(errors + warnings)
+            + "; renew them now",
+            metadata,
+        )
+    if warnings:
+        return Probe(
+            Verdict.WARNING,
+            f"certificate(s) expire within {warn_days} days: " + "; ".join(warnings),
+            metadata,
+        )
+    return Probe(Verdict.HEALTHY, f"every certificate has {warn_days}+ days left", metadata)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
