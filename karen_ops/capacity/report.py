@@ -116,8 +116,8 @@ def render_markdown(report: CapacityReport, *, inline_charts: bool) -> str:
         "",
         "| | threshold | trend per day | crosses | in 3 months | in 6 months | in 12 months |",
         "|---|---:|---:|---|---:|---:|---:|",
-        _forecast_row("database size", size, report.as_of, human_bytes),
-        _forecast_row("disk use", disk, report.as_of, lambda v: f"{v:.1f}%"),
+        _forecast_row("database size", size, report.as_of, human_bytes, human_bytes),
+        _forecast_row("disk use", disk, report.as_of, _percent, lambda v: f"{v:+.2f} points"),
         "",
         "## Scaling triggers",
         "",
@@ -147,17 +147,22 @@ def write_report(report: CapacityReport, store: BackupStore) -> str:
     return key
 
 
-def _forecast_row(label: str, forecast: Forecast, as_of: date, show) -> str:
+def _forecast_row(label: str, forecast: Forecast, as_of: date, show, show_slope) -> str:
     if forecast.slope_per_day is None:
         cells = ["n/a"] * 5
         cells[1] = forecast.crossing_text(as_of)
     else:
         cells = [
-            f"{show(forecast.slope_per_day)}",
+            show_slope(forecast.slope_per_day),
             forecast.crossing_text(as_of),
             *(show(forecast.projections[m]) for m in (3, 6, 12)),
         ]
     return f"| {label} | {show(forecast.threshold)} | " + " | ".join(cells) + " |"
+
+
+def _percent(value: float) -> str:
+    # A straight line does not stop at a full disk; say so rather than print 117%.
+    return f"{value:.1f}%" if value <= 100 else f"full (trend {value:.0f}%)"
 
 
 def _tail(series: Series, days: int) -> Series:
