@@ -13,12 +13,12 @@ from psycopg.conninfo import make_conninfo
 
 from karen_ops.capacity.assets import build_daily_assets
 from karen_ops.capacity.partitions import daily_partitions, weekly_partitions
-from karen_ops.capacity.redis_usage import RedisResource
 from karen_ops.capacity.report_asset import build_report_asset
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.demo.synthetic import SCHEMA
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.postgres import PostgresResource
+from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
 from karen_ops_tests.servers import Server
 

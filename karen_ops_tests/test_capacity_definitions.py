@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from karen_ops.capacity.definitions import build_definitions
-from karen_ops.capacity.redis_usage import RedisResource
 from karen_ops.resources.postgres import PostgresResource
+from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
 from karen_ops.settings import DATABASE_TAG, ScheduleSettings
 

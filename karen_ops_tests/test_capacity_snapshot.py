@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from karen_ops.capacity.partitions import daily_partitions, last_complete_partition
-from karen_ops.capacity.redis_usage import RedisResource
 from karen_ops.resources.conninfo import ConnInfo
+from karen_ops.resources.redis import RedisResource
 from karen_ops_tests.capacity_fixtures import (
     LOCAL_REDIS,
     add_chats,
@@ -80,7 +80,7 @@ def test_snapshot_records_database_host_and_redis_figures(karen_db):
     assert metadata["disk_total_bytes"] == disk.total
     assert 0 < metadata["disk_used_percent"] < 100
     assert 0 < metadata["memory_used_percent"] < 100
-    assert metadata["redis"] == "127.0.0.1:6379/0"
+    assert metadata["redis"] == "redis://127.0.0.1:6379/0"
     assert metadata["redis_keys"] >= 1
     assert metadata["redis_used_memory_bytes"] > 0
 

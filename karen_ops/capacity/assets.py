@@ -15,12 +15,13 @@ from karen_ops.capacity.growth import (
     user_growth_days,
 )
 from karen_ops.capacity.partitions import day_windows, require_observable_day
-from karen_ops.capacity.redis_usage import RedisResource
+from karen_ops.capacity.redis_usage import observe_redis
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.capacity.snapshot import observe_database, observe_host
 from karen_ops.capacity.snapshot_metadata import snapshot_metadata
 from karen_ops.errors import KarenOpsError
 from karen_ops.resources.postgres import PostgresResource, connect
+from karen_ops.resources.redis import RedisResource
 
 GROUP = "capacity"
 OWNERS = ["team:platform-ops"]
@@ -65,7 +66,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
         except KarenOpsError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         try:
-            cache = redis.usage()
+            cache = observe_redis(redis)
         except CapacityError as exc:
             # A snapshot without Redis is still worth keeping; its Redis figures are a gap.
             context.log.warning(f"capacity snapshot continues without Redis: {exc}")
