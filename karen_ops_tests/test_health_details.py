@@ -1,0 +1,201 @@
+"""Hourly detail checks, TLS expiry against a local TLS server, and the daily report."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import dagster as dg
+import psycopg
+import pytest
+
+from karen_ops.health.definitions import build_definitions
+from karen_ops.health.resource import HealthSettingsResource
+from karen_ops.resources.postgres import PostgresResource
+from karen_ops.resources.redis import RedisResource
+from karen_ops.settings import ScheduleSettings
+from karen_ops_tests.health_fixtures import free_port, http_server, make_certificate, tls_server
+
+
+def _defs(server, **settings):
+    domain = build_definitions(ScheduleSettings())
+    return dg.Definitions(
+        assets=domain.assets,
+        asset_checks=domain.asset_checks,
+        jobs=domain.jobs,
+        resources={
+            "health_settings": HealthSettingsResource(
+                probe_timeout_seconds=2.0, disk_percent=100.0, memory_percent=100.0, **settings
+            ),
+            "postgres": PostgresResource(database_url=server.url("postgres")),
+            "redis": RedisResource(),
+        },
+    )
+
+
+def _run(defs, job, instance=None):
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    assert result.success
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def _tls_check(server, tmp_path, expires_in):
+    cert, key, _ = make_certificate(tmp_path, expires_in)
+    with tls_server(cert, key) as host:
+        checks = _run(_defs(server, tls_hosts=[host]), "health_check_hourly")
+    return host, checks[("tls_certificates", "certificates_not_expiring")]
+
+
+def test_certificate_expiring_in_five_days_fails_with_the_days_left(service_server, tmp_path):
+    host, check = _tls_check(service_server, tmp_path, timedelta(days=5, hours=2))
+
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["days_left"].value == 5
+    assert check.metadata[f"{host} days_left"].value == 5
+    assert f"{host}: expires" in check.description and "5 day(s) left" in check.description
+
+
+def test_certificate_expiring_in_twenty_days_warns(service_server, tmp_path):
+    _, check = _tls_check(service_server, tmp_path, timedelta(days=20, hours=2))
+
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["days_left"].value == 20
+
+
+def test_certificate_valid_for_ninety_days_passes(service_server, tmp_path):
+    _, check = _tls_check(service_server, tmp_path, timedelta(days=90, hours=2))
+
+    assert check.passed
+    assert check.metadata["days_left"].value == 90
+
+
+def test_expired_certificate_fails_with_negative_days(service_server, tmp_path):
+    _, check = _tls_check(service_server, tmp_path, timedelta(days=-3, hours=2))
+
+    assert not check.passed
+    assert check.metadata["days_left"].value == -3
+
+
+def test_unreachable_tls_host_is_an_error_never_a_silent_pass(service_server):
+    host = f"127.0.0.1:{free_port()}"
+    checks = _run(_defs(service_server, tls_hosts=[host]), "health_check_hourly")
+    check = checks[("tls_certificates", "certificates_not_expiring")]
+
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert f"{host}: could not read the certificate" in check.description
+
+
+def test_long_running_query_and_crowded_connections_warn(service_server):
+    with psycopg.connect(service_server.url("postgres"), autocommit=True) as sleeper:
+        thread = threading.Thread(target=sleeper.execute, args=("SELECT pg_sleep(4)",))
+        thread.start()
+        time.sleep(1.5)
+        checks = _run(
+            _defs(service_server, long_query_seconds=1.0, connections_ratio=0.0),
+            "health_check_hourly",
+        )
+        thread.join()
+
+    long_queries = checks[("karen_postgres", "no_long_running_queries")]
+    assert not long_queries.passed
+    assert long_queries.severity == dg.AssetCheckSeverity.WARN
+    assert long_queries.metadata["long_running_queries"].value >= 1
+    assert "SELECT pg_sleep(4)" in long_queries.description
+    connections = checks[("karen_postgres", "connections_below_limit")]
+    assert not connections.passed
+    assert connections.metadata["connections"].value >= 1
+
+
+def test_redis_evictions_are_counted_from_the_previous_check(service_server):
+    instance = dg.DagsterInstance.ephemeral()
+    defs = _defs(service_server)
+    first = _run(defs, "health_check_hourly", instance)[("karen_redis", "no_evictions")]
+    second = _run(defs, "health_check_hourly", instance)[("karen_redis", "no_evictions")]
+
+    evicted = first.metadata["evicted_keys"].value
+    assert first.metadata["evicted_since_last_check"].value == evicted
+    assert second.metadata["evicted_since_last_check"].value == 0
+    assert second.passed
+
+
+def test_daily_report_gives_uptime_and_failure_times_from_the_check_history(service_server):
+    instance = dg.DagsterInstance.ephemeral()
+    with http_server("healthy") as good, http_server("failing") as bad:
+        for backend in (good, good, good, bad):
+            _run(
+                _defs(service_server, backend_url=backend, frontend_url=good),
+                "health_check",
+                instance,
+            )
+            time.sleep(1.1)  # one run per second at most, as a schedule would space them
+        report = (
+            _defs(service_server)
+            .resolve_job_def("daily_health_report")
+            .execute_in_process(instance=instance)
+        )
+
+    metadata = report.asset_materializations_for_node("health_report")[0].metadata
+    markdown = metadata["report"].value
+    assert metadata["karen_backend uptime_percent"].value == 75.0
+    assert metadata["karen_frontend uptime_percent"].value == 100.0
+    assert "| karen_backend | 75.00% | 4 | 1 |" in markdown
+    assert f"| karen_backend | api_responds_healthy | {bad} answered HTTP 500 |" in markdown
+
+
+def test_health_definitions_offer_components_jobs_and_schedules():
+    shared = dg.Definitions(resources={"postgres": PostgresResource(), "redis": RedisResource()})
+    defs = dg.Definitions.merge(build_definitions(ScheduleSettings()), shared)
+    repository = defs.get_repository_def()
+    assets = {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()}
+    checks = {
+        (k.asset_key.to_user_string(), k.name) for k in repository.asset_graph.asset_check_keys
+    }
+
+    assert {
+        "karen_backend",
+        "karen_frontend",
+        "karen_postgres",
+        "karen_redis",
+        "karen_host",
+        "tls_certificates",
+        "health_report",
+    } <= assets
+    assert ("tls_certificates", "certificates_not_expiring") in checks
+    assert defs.resolve_schedule_def("health_check_schedule").cron_schedule == "*/5 * * * *"
+    assert defs.resolve_schedule_def("health_check_hourly_schedule").cron_schedule == "0 * * * *"
+    assert defs.resolve_schedule_def("daily_health_report_schedule").cron_schedule == "0 8 * * *"
+
+
+@pytest.mark.parametrize("text", ["health:\n  nonsense: 1\n", "health: [1]\n"])
+def test_malformed_health_section_names_the_file(tmp_path, monkeypatch, text):
+    from karen_ops.errors import ConfigurationError
+    from karen_ops.health.settings import resolve_health_settings
+
+    path = tmp_path / "ops.yaml"
+    path.write_text(text)
+    monkeypatch.setenv("KAREN_OPS_CONFIG", str(path))
+    with pytest.raises(ConfigurationError, match=str(path)):
+        resolve_health_settings({})
+
+
+def test_settings_file_and_environment_feed_the_health_settings(tmp_path, monkeypatch):
+    from karen_ops.health.settings import resolve_health_settings
+
+    path = tmp_path / "ops.yaml"
+    path.write_text("health:\n  tls_hosts: [karen.example.org:443]\n  frontend_url: http://f\n")
+    monkeypatch.setenv("KAREN_OPS_CONFIG", str(path))
+    monkeypatch.setenv("KAREN_FRONTEND_URL", "http://from-env")
+
+    resolved = resolve_health_settings({"probe_timeout_seconds": 3.0})
+    assert resolved.tls_hosts == ["karen.example.org:443"]
+    assert resolved.frontend_url == "http://from-env"
+    assert resolved.probe_timeout_seconds == 3.0
