@@ -7,6 +7,7 @@ missing server or tool can never pass unnoticed.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import pytest
 from karen_ops.backups.partitions import daily_partitions, last_complete_day
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.store.file import FileStore
+from karen_ops_tests.s3_fixtures import s3_bucket, s3_env, s3_server, s3_store  # noqa: F401
 from karen_ops_tests.servers import Server, load_chinook
 
 _skipped: list[str] = []
@@ -37,11 +39,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def embedded_server() -> Iterator[Server]:
     import pgserver
 
-    # Short path: the server's Unix socket lives in its data folder (107-byte limit).
-    data = Path(tmp_path_factory.mktemp("pg", numbered=True)) / "data"
+    # Not under pytest's own temporary folders: a concurrent pytest session prunes old ones,
+    # and this server must outlive them. Short, too: its Unix socket lives in the folder.
+    data = Path(tempfile.mkdtemp(prefix="karen-pg-")) / "data"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = pgserver.get_server(data, cleanup_mode="delete")

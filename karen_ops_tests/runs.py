@@ -21,6 +21,7 @@ def materialize_day(
     only: str | None = None,
     verify_server: ConnInfo | None = None,
     instance: dg.DagsterInstance | None = None,
+    store_resource: BackupStoreResource | None = None,
     **postgres_settings: object,
 ) -> dg.ExecuteInProcessResult:
     postgres = PostgresResource(
@@ -32,7 +33,10 @@ def materialize_day(
     return dg.materialize(
         build_backup_assets(daily_partitions("UTC")),
         partition_key=day,
-        resources={"postgres": postgres, "backup_store": BackupStoreResource(url=store.url)},
+        resources={
+            "postgres": postgres,
+            "backup_store": store_resource or BackupStoreResource(url=store.url),
+        },
         selection=[only] if only else None,
         raise_on_error=False,
         instance=instance,

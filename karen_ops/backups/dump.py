@@ -120,7 +120,9 @@ def _dump_in_snapshot(
         request.store.location(archive_key),
     )
 
-    upload = request.store.upload(archive_key)
+    # The database's size bounds the dump's: stores that upload in parts size them from it.
+    database_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    upload = request.store.upload(archive_key, expected_bytes=database_bytes)
     dump = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="karen-count") as counter:
         try:
@@ -155,6 +157,7 @@ def _dump_in_snapshot(
         sha256=stream.sha256,
         inventory=inventory,
         snapshot_wal_lsn=wal_lsn,
+        encryption="aes-256-gcm" if request.store.encrypted else "none",
     )
     _publish(request.store, upload, manifest)
     log.info(

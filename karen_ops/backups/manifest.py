@@ -52,6 +52,7 @@ class Manifest:
     sha256: str
     inventory: Inventory
     snapshot_wal_lsn: str | None = None
+    encryption: str = "none"
     kind: str = "postgres"
     manifest_version: int = MANIFEST_VERSION
 

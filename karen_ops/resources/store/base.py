@@ -5,7 +5,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """An upload that was started and never published: a crash, or a store that went away."""
+
+    key: str
+    started_at: datetime
+    handle: str  # what the store needs to discard it (a file name, a multipart upload id)
 
 
 class Upload(ABC):
@@ -31,8 +42,11 @@ class BackupStore(ABC):
     encrypted: bool = False
 
     @abstractmethod
-    def upload(self, key: str) -> Upload:
-        """Start writing ``key``; the caller must ``publish`` or ``abort`` the upload."""
+    def upload(self, key: str, expected_bytes: int | None = None) -> Upload:
+        """Start writing ``key``; the caller must ``publish`` or ``abort`` the upload.
+
+        ``expected_bytes`` is a hint for stores that cut uploads into parts.
+        """
 
     @abstractmethod
     def reader(self, key: str) -> AbstractContextManager[BinaryIO]:
@@ -49,6 +63,14 @@ class BackupStore(ABC):
     @abstractmethod
     def location(self, key: str) -> str:
         """Where ``key`` lives, as a URL an operator can use."""
+
+    @abstractmethod
+    def incomplete_uploads(self) -> list[IncompleteUpload]:
+        """Uploads started and never published or aborted."""
+
+    @abstractmethod
+    def discard(self, upload: IncompleteUpload) -> None:
+        """Remove what an incomplete upload left behind."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Write a small object whole, published atomically."""

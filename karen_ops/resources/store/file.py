@@ -6,11 +6,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from karen_ops.errors import StoreError
-from karen_ops.resources.store.base import BackupStore, Upload
+from karen_ops.resources.store.base import BackupStore, IncompleteUpload, Upload
 
 # Uploads in progress carry this marker; listings never show them.
 PARTIAL_MARKER = ".partial-"
@@ -27,7 +28,7 @@ class FileStore(BackupStore):
         self.root = root
         self.url = root.as_uri()
 
-    def upload(self, key: str) -> Upload:
+    def upload(self, key: str, expected_bytes: int | None = None) -> Upload:
         return _FileUpload(self, key)
 
     def reader(self, key: str) -> AbstractContextManager[BinaryIO]:
@@ -52,6 +53,22 @@ class FileStore(BackupStore):
 
     def location(self, key: str) -> str:
         return self.path(key).as_uri()
+
+    def incomplete_uploads(self) -> list[IncompleteUpload]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.rglob(f".*{PARTIAL_MARKER}*"):
+            final = path.name[1:].split(PARTIAL_MARKER, 1)[0]
+            key = (path.parent / final).relative_to(self.root).as_posix()
+            started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            found.append(IncompleteUpload(key, started, path.relative_to(self.root).as_posix()))
+        return found
+
+    def discard(self, upload: IncompleteUpload) -> None:
+        partial = self.path(upload.handle)
+        partial.unlink(missing_ok=True)
+        self.prune_empty_folders(partial.parent)
 
     def path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
