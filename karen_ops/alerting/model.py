@@ -62,8 +62,9 @@ def severity_of_check(check_severity: str) -> Severity:
 class Alert:
     """One alert. Its labels identify it; everything else describes its current state.
 
-    ``labels`` always hold ``alertname`` and ``severity``; the fingerprint is a hash of all
-    labels, so the same failure seen twice is the same alert.
+    ``labels`` always hold ``alertname`` and ``severity``; the fingerprint is a hash of every
+    label but ``severity``, so the same failure seen twice is the same alert even when a check's
+    severity was changed in between.
     """
 
     labels: dict[str, str]
@@ -92,7 +93,8 @@ class Alert:
 
     @property
     def fingerprint(self) -> str:
-        canonical = json.dumps(self.labels, sort_keys=True).encode()
+        identity = {k: v for k, v in self.labels.items() if k != "severity"}
+        canonical = json.dumps(identity, sort_keys=True).encode()
         return hashlib.sha256(canonical).hexdigest()[:16]
 
     def resolved(self, at: float, cause: str | None = None) -> Alert:

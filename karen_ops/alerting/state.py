@@ -72,6 +72,9 @@ class RedisAlertStore:
         self._ttl = ttl_seconds
         self._where = where
 
+    def ping(self) -> None:
+        self._call(self._client.ping)
+
     def alerts(self) -> dict[str, AlertRecord]:
         loaded = self._load("alert:")
         return {key: AlertRecord.from_json(text) for key, text in loaded.items()}

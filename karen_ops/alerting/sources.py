@@ -1,0 +1,192 @@
+"""Alerts built from what the Dagster instance recorded: failed and recovered runs, asset
+check evaluations, and the age of the newest verified backup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
+)
+
+from karen_ops.alerting.messages import redact
+from karen_ops.alerting.model import Alert, IncidentLevel, Severity, make_labels, severity_of_check
+from karen_ops.alerting.routing import AlertingConfig
+
+RUN_FAILED = "DagsterRunFailed"
+CHECK_FAILED = "AssetCheckFailed"
+BACKUP_STALE = "VerifiedBackupStale"
+STATE_UNAVAILABLE = "AlertStateUnavailable"
+
+VERIFICATION = dg.AssetKey("backup_verification")
+PARTITION_TAG = "dagster/partition"
+
+# Enough of an error to recognise it in a chat message; the rest is one click away.
+_ERROR_LINES = 5
+# Check executions read per check and tick; more than this between two ticks is a backlog
+# whose oldest part no longer matters, as each check's newest result decides its state.
+CHECK_HISTORY = 50
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    step: str
+    error: str
+
+
+def run_failure_alert(
+    run: dg.DagsterRun, steps: list[FailedStep], message: str, link: str, at: float,
+    config: AlertingConfig,
+) -> Alert:  # fmt: skip
+    severity = Severity.CRITICAL if run.job_name in config.critical_jobs else Severity.WARNING
+    partition = run.tags.get(PARTITION_TAG)
+    where = f" for partition {partition}" if partition else ""
+    details = [f"run {run.run_id}"]
+    for step in steps:
+        lines = [line for line in step.error.splitlines() if line.strip()][:_ERROR_LINES]
+        details.append(f"step {step.step} failed:")
+        details.extend(f"  {line}" for line in lines)
+    if not steps:
+        details.append(message.strip() or "the run failed before any step ran")
+    return Alert(
+        labels=make_labels(RUN_FAILED, severity, job=run.job_name, partition=partition),
+        summary=f"job {run.job_name} failed{where}"
+        + (f" at step {', '.join(s.step for s in steps)}" if steps else ""),
+        impact=_job_impact(run.job_name),
+        details=redact("\n".join(details)),
+        link=link,
+        starts_at=at,
+    )
+
+
+def run_recovery_alert(run: dg.DagsterRun, link: str, at: float, config: AlertingConfig) -> Alert:
+    """The resolution of a failed-run alert: a later run of the same job and partition passed."""
+    severity = Severity.CRITICAL if run.job_name in config.critical_jobs else Severity.WARNING
+    partition = run.tags.get(PARTITION_TAG)
+    alert = Alert(
+        labels=make_labels(RUN_FAILED, severity, job=run.job_name, partition=partition),
+        summary=f"job {run.job_name} succeeded again",
+        impact="",
+        link=link,
+        starts_at=at,
+    )
+    return alert.resolved(at, cause=f"run {run.run_id} succeeded")
+
+
+def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[FailedStep]:
+    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    steps = []
+    for entry in records:
+        event = entry.dagster_event
+        error = event.step_failure_data.error if event and event.step_failure_data else None
+        steps.append(FailedStep(event.step_key or "?", error.message if error else entry.message))
+    return steps
+
+
+def check_alerts(records: Iterable[AssetCheckExecutionRecord], link_for_asset) -> Iterable[Alert]:
+    """A firing alert per failed evaluation, a resolution per passed one, oldest first."""
+    for record in sorted(records, key=lambda r: r.id):
+        if record.status not in (
+            AssetCheckExecutionRecordStatus.FAILED,
+            AssetCheckExecutionRecordStatus.SUCCEEDED,
+        ):
+            continue
+        evaluation = _evaluation(record)
+        check_severity = evaluation.severity.value if evaluation else "ERROR"
+        severity = severity_of_check(check_severity)
+        asset = record.key.asset_key.to_user_string()
+        labels = make_labels(
+            CHECK_FAILED,
+            severity,
+            asset=asset,
+            check=record.key.name,
+            partition=record.partition,
+        )
+        where = f" for partition {record.partition}" if record.partition else ""
+        alert = Alert(
+            labels=labels,
+            summary=f"check {record.key.name} on {asset} failed{where} ({check_severity})",
+            impact=_check_impact(check_severity, evaluation),
+            details=redact(evaluation.description or "") if evaluation else "",
+            link=link_for_asset(asset),
+            starts_at=record.create_timestamp,
+        )
+        if record.status is AssetCheckExecutionRecordStatus.SUCCEEDED:
+            alert = alert.resolved(record.create_timestamp, cause=f"run {record.run_id} passed")
+        yield alert
+
+
+def stale_backup_alert(
+    instance: dg.DagsterInstance, config: AlertingConfig, now: float, link: str
+) -> Alert:
+    """Firing when the newest verified backup is older than the limit (or there is none)."""
+    newest = newest_verified_backup(instance)
+    limit = config.stale_backup_hours * 3600
+    labels = make_labels(BACKUP_STALE, Severity.CRITICAL, asset=VERIFICATION.to_user_string())
+    if newest is None:
+        summary = "no verified backup of the AI Karen database exists"
+        started = now
+    else:
+        age_hours = (now - newest.timestamp) / 3600
+        summary = (
+            f"the newest verified backup (partition {newest.partition_key or 'none'}) is "
+            f"{age_hours:.1f} hours old, over the {config.stale_backup_hours:g}-hour limit"
+        )
+        started = newest.timestamp + limit
+    alert = Alert(
+        labels=labels,
+        summary=summary,
+        impact="a restore today would lose more than a day of chats and accounts; check that "
+        "the nightly_backup schedule and the Dagster daemon are running",
+        level=IncidentLevel.P0,
+        link=link,
+        starts_at=started,
+    )
+    if newest is not None and now - newest.timestamp <= limit:
+        return alert.resolved(now, cause=f"partition {newest.partition_key} verified")
+    return alert
+
+
+def newest_verified_backup(instance: dg.DagsterInstance):
+    """The newest backup_verification materialization whose metadata says it verified."""
+    result = instance.fetch_materializations(VERIFICATION, limit=20)
+    for record in result.records:
+        materialization = record.asset_materialization
+        verified = materialization.metadata.get("verified") if materialization else None
+        if verified is not None and getattr(verified, "value", verified) is True:
+            return record
+    return None
+
+
+def state_outage_alert(where: str, reason: str, at: float) -> Alert:
+    return Alert(
+        labels=make_labels(STATE_UNAVAILABLE, Severity.WARNING, store=where),
+        summary=f"alert state in {where} cannot be reached",
+        impact="alerts still go out, but without grouping across ticks or repeat timers; "
+        "a failed run seen while it lasts is announced on its own",
+        details=redact(reason),
+        starts_at=at,
+    )
+
+
+def _evaluation(record: AssetCheckExecutionRecord):
+    event = record.event.dagster_event if record.event else None
+    return event.event_specific_data if event else None
+
+
+def _check_impact(check_severity: str, evaluation) -> str:
+    if check_severity == "ERROR":
+        return "the asset cannot be trusted until this is fixed"
+    return "degraded but usable; fix within working hours"
+
+
+def _job_impact(job: str) -> str:
+    impacts = {
+        "nightly_backup": "last night's backup or its verification is missing: a restore "
+        "would have to fall back to an older backup",
+        "weekly_maintenance": "dead tuples and bloat keep growing until maintenance succeeds",
+    }
+    return impacts.get(job, f"the work of job {job} did not happen")

@@ -1,0 +1,116 @@
+"""One alerting tick: open the state (Redis, else the cursor), observe, deliver, report.
+
+When Redis cannot be reached the tick keeps the alert records in its cursor, delivers what
+it saw at once (no one else can group it later), and raises an alert about the outage
+itself. When Redis is back, the cursor's records move into it and the outage resolves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from karen_ops.alerting.errors import StateUnavailable
+from karen_ops.alerting.model import Alert
+from karen_ops.alerting.notifier import FlushReport, Notifier
+from karen_ops.alerting.resource import AlertingResource
+from karen_ops.alerting.routing import AlertingConfig, load_alerting_config
+from karen_ops.alerting.sources import state_outage_alert
+from karen_ops.alerting.state import AlertStore, MemoryAlertStore, RedisAlertStore
+from karen_ops.resources.redis import RedisResource
+
+
+@dataclass
+class TickCursor:
+    """A sensor's cursor: how far it has read, and the alert state while Redis is away."""
+
+    after_id: int | None = None
+    fallback: dict | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> TickCursor:
+        return cls(**json.loads(text)) if text else cls()
+
+    def dump(self) -> str:
+        return json.dumps({"after_id": self.after_id, "fallback": self.fallback}, sort_keys=True)
+
+
+@dataclass
+class TickOutcome:
+    report: FlushReport
+    state_outage: str | None
+    observed: list[Alert] = field(default_factory=list)
+
+
+def redis_store(redis: RedisResource, config: AlertingConfig) -> RedisAlertStore:
+    """The Redis store, checked with a PING so an outage shows before anything is written."""
+    store = RedisAlertStore(
+        redis.client(),
+        prefix=f"{redis.key_prefix}alerts:",
+        ttl_seconds=int(config.state_ttl_hours * 3600),
+        where=redis.describe(),
+    )
+    store.ping()
+    return store
+
+
+def run_tick(
+    cursor: TickCursor,
+    alerting: AlertingResource,
+    redis: RedisResource,
+    alerts: list[Alert],
+    logger,
+    *,
+    deliver: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> TickOutcome:
+    config = load_alerting_config()
+    outage: str | None = None
+    store: AlertStore
+    try:
+        store = redis_store(redis, config)
+    except StateUnavailable as exc:
+        outage = str(exc)
+        logger.warning("alert state unavailable, keeping it in the sensor cursor: %s", exc)
+        store = MemoryAlertStore.from_dict(cursor.fallback)
+    else:
+        if cursor.fallback:
+            _move_into(MemoryAlertStore.from_dict(cursor.fallback), store)
+
+    notifier = Notifier(config, alerting.channels(), store, clock=clock, logger=logger)
+    outage_alert = state_outage_alert(redis.describe(), outage or "", clock())
+    if outage:
+        alerts = [*alerts, outage_alert]
+    else:
+        alerts = [*alerts, outage_alert.resolved(clock(), cause="Redis answers again")]
+    notifier.observe(alerts)
+
+    report = FlushReport()
+    if deliver or outage:
+        report = notifier.flush(immediate=outage is not None)
+    cursor.fallback = store.to_dict() if isinstance(store, MemoryAlertStore) else None
+    return TickOutcome(report, outage, alerts)
+
+
+def _move_into(source: MemoryAlertStore, target: RedisAlertStore) -> None:
+    known = target.alerts()
+    for fingerprint, record in source.alerts().items():
+        if fingerprint not in known:
+            target.put_alert(record)
+    for key, group in source.groups().items():
+        target.put_group(key, group)
+
+
+def skip_reason(outcome: TickOutcome) -> dg.SkipReason:
+    sent = ", ".join(sorted({channel for channel, _ in outcome.report.sent})) or "nothing"
+    failed = ", ".join(sorted({channel for channel, _ in outcome.report.failed}))
+    text = f"sent to {sent}"
+    if failed:
+        text += f"; failed on {failed}, tried again next tick"
+    if outage := outcome.state_outage:
+        text += f"; alert state kept in the cursor: {outage}"
+    return dg.SkipReason(text)

@@ -1,0 +1,278 @@
+"""The alerting sensors against a real Dagster instance, a private Redis and local receivers,
+one test per cursor scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from karen_ops.alerting.definitions import build_definitions
+from karen_ops.alerting.resource import AlertingResource
+from karen_ops.alerting.sensors import (
+    asset_check_alerts,
+    run_failure_alerts,
+    stale_backup_alert_sensor,
+)
+from karen_ops.alerting.ticks import TickCursor
+from karen_ops.resources.redis import RedisResource
+from karen_ops.settings import ScheduleSettings
+
+pytest_plugins = ["karen_ops_tests.alerting_fixtures"]
+
+DB_URL = "postgresql://karen:db-Secret-9@db.internal:5432/karen"
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Writes the alerting section of a KAREN_OPS_CONFIG file: everything to the webhook."""
+
+    def write(**alerting) -> None:
+        # No group interval: a change to a group goes out on the very next tick.
+        route = {"name": "all", "channels": ["webhook"], "group_interval_seconds": 0}
+        section = {"routes": [route], **alerting}
+        path = tmp_path / "karen-ops.yaml"
+        path.write_text(yaml.safe_dump({"alerting": section}))
+        monkeypatch.setenv("KAREN_OPS_CONFIG", str(path))
+
+    write()
+    return write
+
+
+def _health_defs(outcome: dict[str, bool]) -> dg.Definitions:
+    @dg.asset(
+        name="table_health",
+        check_specs=[dg.AssetCheckSpec("no_invalid_indexes", asset="table_health")],
+    )
+    def table_health():
+        passed = outcome["passed"]
+        return dg.MaterializeResult(
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="no_invalid_indexes",
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=None if passed else f"1 invalid index(es) on {DB_URL}",
+                )
+            ]
+        )
+
+    return dg.Definitions(assets=[table_health])
+
+
+def _resources(receiver, redis_url: str) -> dict[str, object]:
+    return {
+        "alerting": AlertingResource(webhook_url=receiver.url, dagster_ui_url="http://ui:3000"),
+        "redis": RedisResource(url=redis_url, key_prefix="karen-ops-test:"),
+    }
+
+
+def _tick(sensor, instance, defs, resources, cursor):
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        repository_def=defs.get_repository_def(),
+        resources=resources,
+    )
+    result = sensor(context)
+    return result.cursor
+
+
+def test_non_blocking_error_check_alerts_once_then_resolves_once(
+    receiver_factory, private_redis, settings_file
+):
+    webhook = receiver_factory()
+    outcome = {"passed": False}
+    defs = _health_defs(outcome)
+    resources = _resources(webhook, private_redis.url)
+    with dg.DagsterInstance.ephemeral() as instance:
+        run = dg.materialize(defs.assets, instance=instance)
+        assert run.success  # a failed non-blocking check does not fail its run
+
+        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        assert len(webhook.posts) == 1
+        firing = webhook.posts[0].json()
+        assert firing["status"] == "firing"
+        assert firing["alerts"][0]["labels"] == {
+            "alertname": "AssetCheckFailed",
+            "severity": "critical",
+            "asset": "table_health",
+            "check": "no_invalid_indexes",
+        }
+        assert firing["alerts"][0]["annotations"]["description"] == (
+            "1 invalid index(es) on postgresql://karen:***@db.internal:5432/karen"
+        )
+        assert firing["alerts"][0]["generatorURL"] == "http://ui:3000/assets/table_health"
+
+        outcome["passed"] = True
+        dg.materialize(defs.assets, instance=instance)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        _tick(asset_check_alerts, instance, defs, resources, cursor)
+
+    assert [p.json()["status"] for p in webhook.posts] == ["firing", "resolved"]
+    assert all(b"db-Secret-9" not in p.body for p in webhook.posts)
+
+
+def test_first_tick_without_cursor_reads_existing_evaluations_once(
+    receiver_factory, private_redis, settings_file
+):
+    webhook = receiver_factory()
+    defs = _health_defs({"passed": False})
+    resources = _resources(webhook, private_redis.url)
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize(defs.assets, instance=instance)
+        dg.materialize(defs.assets, instance=instance)
+
+        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
+
+        assert TickCursor.parse(cursor).after_id is not None
+        assert TickCursor.parse(cursor).fallback is None
+    assert len(webhook.posts) == 1
+    assert len(webhook.posts[0].json()["alerts"]) == 1
+
+
+def _failed_backup_run(instance: dg.DagsterInstance, day: str) -> tuple[dg.DagsterRun, object]:
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name="nightly_backup",
+            run_id=f"run-{day}",
+            tags={"dagster/partition": day},
+            status=dg.DagsterRunStatus.FAILURE,
+        )
+    )
+    return run, instance.report_run_failed(run, message=f"could not reach {DB_URL}")
+
+
+def test_thirty_failed_backfill_runs_become_one_message_per_route(
+    receiver_factory, private_redis, settings_file, smtp_inbox
+):
+    slack, webhook = receiver_factory(), receiver_factory()
+    settings_file(routes=[
+        {"name": "critical", "match": {"severity": "critical"}, "channels": ["email", "slack"]},
+        {"name": "default", "channels": ["webhook"]},
+    ])  # fmt: skip
+    resources = {
+        "alerting": AlertingResource(
+            slack_webhook_url=slack.url,
+            webhook_url=webhook.url,
+            smtp_url=smtp_inbox.url,
+            email_to="oncall@example.org",
+            email_from="karen-ops@example.org",
+        ),
+        "redis": RedisResource(url=private_redis.url),
+    }
+    defs = dg.Definitions(sensors=[run_failure_alerts, asset_check_alerts])
+    days = [f"2026-01-{day:02d}" for day in range(1, 31)]
+    with dg.DagsterInstance.ephemeral() as instance:
+        for day in days:
+            run, event = _failed_backup_run(instance, day)
+            context = dg.build_run_status_sensor_context(
+                sensor_name="run_failure_alerts",
+                dagster_event=event,
+                dagster_instance=instance,
+                dagster_run=run,
+                resources=resources,
+            ).for_run_failure()
+            run_failure_alerts(context)
+        assert slack.posts == []  # held for grouping until the delivery tick
+
+        _tick(asset_check_alerts, instance, defs, resources, None)
+
+    assert len(slack.posts) == 1
+    assert len(smtp_inbox.messages) == 1
+    assert webhook.posts == []
+    text = slack.posts[0].json()["text"]
+    assert text.startswith("*[FIRING:30] DagsterRunFailed (critical, P1: respond within 1 hour)*")
+    assert "- job nightly_backup failed for partition 2026-01-01" in text
+    assert "- and 20 more" in text
+    assert "db-Secret-9" not in text
+
+
+def test_redis_stopped_midway_alerts_still_go_out_and_outage_is_reported(
+    receiver_factory, private_redis, settings_file
+):
+    webhook = receiver_factory()
+    outcome = {"passed": False}
+    defs = _health_defs(outcome)
+    resources = _resources(webhook, private_redis.url)
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize(defs.assets, instance=instance)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
+        assert len(webhook.posts) == 1
+
+        private_redis.stop()
+        outcome["passed"] = True
+        dg.materialize(defs.assets, instance=instance)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+
+    assert len(webhook.posts) == 2
+    outage = webhook.posts[1].json()
+    assert [a["labels"]["alertname"] for a in outage["alerts"]] == ["AlertStateUnavailable"]
+    assert outage["alerts"][0]["annotations"]["summary"].startswith(
+        "alert state in redis://127.0.0.1:"
+    )
+    assert TickCursor.parse(cursor).fallback is not None
+
+
+def test_failed_run_without_redis_is_delivered_at_once_with_the_outage(
+    receiver_factory, settings_file
+):
+    webhook = receiver_factory()
+    resources = _resources(webhook, "redis://127.0.0.1:1/0")
+    with dg.DagsterInstance.ephemeral() as instance:
+        run, event = _failed_backup_run(instance, "2026-01-01")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alerts",
+            dagster_event=event,
+            dagster_instance=instance,
+            dagster_run=run,
+            resources=resources,
+        ).for_run_failure()
+        run_failure_alerts(context)
+
+    names = [a["labels"]["alertname"] for p in webhook.posts for a in p.json()["alerts"]]
+    assert sorted(names) == ["AlertStateUnavailable", "DagsterRunFailed"]
+    assert all(b"db-Secret-9" not in p.body for p in webhook.posts)
+
+
+def test_stale_verified_backup_is_critical_p0_and_resolves_when_fresh(
+    receiver_factory, private_redis, settings_file
+):
+    webhook = receiver_factory()
+    resources = _resources(webhook, private_redis.url)
+    defs = dg.Definitions(sensors=[stale_backup_alert_sensor])
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("backup_verification", metadata={"verified": True})
+        )
+        settings_file(stale_backup_hours=0)
+        cursor = _tick(stale_backup_alert_sensor, instance, defs, resources, None)
+        settings_file(stale_backup_hours=26)
+        _tick(stale_backup_alert_sensor, instance, defs, resources, cursor)
+
+    firing, resolved = (p.json() for p in webhook.posts)
+    alert = firing["alerts"][0]
+    assert alert["labels"] == {
+        "alertname": "VerifiedBackupStale",
+        "severity": "critical",
+        "asset": "backup_verification",
+    }
+    assert alert["annotations"]["incident_level"] == "P0"
+    assert alert["annotations"]["response_time"] == "15 minutes"
+    assert resolved["status"] == "resolved"
+
+
+def test_alerting_definitions_hold_the_sensors_and_resources():
+    defs = build_definitions(ScheduleSettings())
+
+    assert sorted(s.name for s in defs.sensors) == [
+        "asset_check_alerts",
+        "run_failure_alerts",
+        "run_success_resolutions",
+        "stale_backup_alert",
+    ]
+    assert sorted(defs.resources) == ["alerting", "redis"]
