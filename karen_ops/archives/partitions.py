@@ -1,0 +1,43 @@
+"""The daily and weekly partitions of the file archives, and which can still be taken."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from karen_ops.archives.errors import ArchiveError
+
+# An archive records the files as they are when it runs; labelling them with a day or week
+# long past would mislead whoever restores them, so only recent partitions can be taken.
+ARCHIVE_GRACE = timedelta(days=2)
+
+
+def daily_partitions(timezone: str, start_date: str) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=start_date, timezone=timezone)
+
+
+def weekly_partitions(timezone: str, start_date: str) -> dg.WeeklyPartitionsDefinition:
+    # day_offset=1: weeks run Monday to Sunday, and the key is the Monday.
+    return dg.WeeklyPartitionsDefinition(start_date=start_date, day_offset=1, timezone=timezone)
+
+
+def require_recent_partition(
+    partitions: dg.TimeWindowPartitionsDefinition, partition_key: str, now: datetime
+) -> None:
+    window = partitions.time_window_for_partition_key(partition_key)
+    if window.end < now - ARCHIVE_GRACE:
+        raise ArchiveError(
+            f"cannot archive partition {partition_key}: an archive records the files as they "
+            f"are now ({now:%Y-%m-%d %H:%M %Z}), not as they were then; materialize the "
+            f"newest partition, {last_complete_partition(partitions, now)}"
+        )
+
+
+def last_complete_partition(partitions: dg.TimeWindowPartitionsDefinition, now: datetime) -> str:
+    """The newest partition at ``now``: the last day or week that has ended."""
+    with dg.partition_loading_context(effective_dt=now):
+        key = partitions.get_last_partition_key()
+    if key is None:
+        raise ArchiveError(f"no archive partition has ended yet at {now:%Y-%m-%d %H:%M %Z}")
+    return key
