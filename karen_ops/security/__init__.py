@@ -1,0 +1,1 @@
+"""Security and log analysis: suspicious traffic, critical-file integrity, errors, updates."""

@@ -1,0 +1,112 @@
+"""SHA-256 of the critical files against a baseline kept in the Dagster instance.
+
+The baseline is the metadata entry ``baseline`` of the newest ``file_integrity`` event. Every
+materialization carries the baseline in force (the first one records what it found) beside
+what it ``observed``; only ``karen-ops integrity accept`` changes it, with an observation
+whose baseline is what the newest materialization observed. The
+instance is where asset history already lives, so every accept is on the asset's timeline
+with its time and reason, and it is shared by every run worker and the command line alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import dagster as dg
+
+from karen_ops.errors import KarenOpsError
+
+ASSET = dg.AssetKey("file_integrity")
+MISSING = "missing"
+UNREADABLE = "unreadable"
+_CHUNK = 1024 * 1024
+
+
+class IntegrityError(KarenOpsError):
+    """The file-integrity baseline could not be read or accepted."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    changed: list[str]
+    missing: list[str]
+    added: list[str]  # configured files that the baseline does not know yet
+
+    @property
+    def clean(self) -> bool:
+        return not (self.changed or self.missing or self.added)
+
+
+def hash_files(paths: list[str]) -> dict[str, str]:
+    """Each path's SHA-256, or ``missing`` / ``unreadable``."""
+    hashes = {}
+    for path in paths:
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            hashes[path] = MISSING
+            continue
+        except OSError:
+            hashes[path] = UNREADABLE
+            continue
+        hashes[path] = digest.hexdigest()
+    return hashes
+
+
+def compare(baseline: dict[str, str], current: dict[str, str]) -> Comparison:
+    return Comparison(
+        changed=sorted(
+            p for p, h in current.items() if p in baseline and h != baseline[p] and h != MISSING
+        ),
+        missing=sorted(
+            p for p, h in current.items() if h == MISSING and baseline.get(p) != MISSING
+        ),
+        added=sorted(p for p in current if p not in baseline),
+    )
+
+
+def stored_baseline(instance: dg.DagsterInstance) -> dict[str, str] | None:
+    """The newest baseline recorded for file_integrity, or None before the first run."""
+    newest = _newest_with(instance, "baseline")
+    return json.loads(newest[1]) if newest else None
+
+
+def accept_latest(instance: dg.DagsterInstance, reason: str) -> dict[str, str]:
+    """Make the hashes the newest file_integrity run saw the baseline; returns them."""
+    newest = _newest_with(instance, "observed")
+    if newest is None:
+        raise IntegrityError(
+            "could not accept file changes: file_integrity was never materialized in this "
+            "Dagster instance; run it first (check DAGSTER_HOME points at the right instance)"
+        )
+    observed = json.loads(newest[1])
+    instance.report_runless_asset_event(
+        dg.AssetObservation(
+            asset_key=ASSET,
+            metadata={"baseline": json.dumps(observed, sort_keys=True), "reason": reason},
+            description="file-integrity baseline accepted by an operator",
+        )
+    )
+    return observed
+
+
+def _newest_with(instance: dg.DagsterInstance, entry: str) -> tuple[int, str] | None:
+    candidates = []
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        for record in fetch(ASSET, limit=1).records:
+            metadata = _metadata(record)
+            if entry in metadata:
+                candidates.append((record.storage_id, metadata[entry].value))
+    return max(candidates) if candidates else None
+
+
+def _metadata(record: object) -> dict:
+    event = record.event_log_entry.dagster_event  # type: ignore[attr-defined]
+    data = event.event_specific_data
+    inner = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
+    return dict(inner.metadata) if inner is not None else {}

@@ -1,0 +1,106 @@
+"""Log paths, critical files and thresholds of the security domain, resolved at run time.
+
+A field set on the ``security_settings`` resource wins, then the ``security`` section of the
+YAML file named by ``KAREN_OPS_CONFIG``, then the defaults below::
+
+    security:
+      access_log: /var/log/nginx/access.log
+      critical_files: [/etc/nginx/nginx.conf, /opt/ai-karen/.env]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import yaml
+from pydantic import Field
+
+from karen_ops import settings
+from karen_ops.errors import ConfigurationError
+
+SECTION = "security"
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    security_log: str = "/var/log/ai-karen/security.log"
+    error_log: str = "/var/log/ai-karen/error.log"
+    access_log: str = "/var/log/nginx/access.log"
+    critical_files: list[str] = field(
+        default_factory=lambda: [
+            "/etc/nginx/nginx.conf",
+            "/etc/passwd",
+            "/etc/ssh/sshd_config",
+            "/etc/sudoers",
+        ]
+    )
+    failed_login_limit: int = 10
+    failed_login_window_minutes: int = 5
+    write_request_limit: int = 100
+    application_python: str = "/opt/ai-karen/venv/bin/python"
+
+
+class SecuritySettingsResource(dg.ConfigurableResource):
+    """Overrides of the security settings; unset fields fall back to the settings file."""
+
+    security_log: str | None = Field(default=None, description="JSON-lines security log.")
+    error_log: str | None = Field(default=None, description="JSON-lines error log.")
+    access_log: str | None = Field(default=None, description="nginx access log (combined).")
+    critical_files: list[str] | None = Field(
+        default=None, description="Files whose SHA-256 is compared with the baseline."
+    )
+    failed_login_limit: int | None = Field(
+        default=None,
+        description="Failed logins of one client in one window above which "
+        "an event is raised (10).",
+    )
+    failed_login_window_minutes: int | None = Field(
+        default=None, description="Length of the sliding window for failed logins (5)."
+    )
+    write_request_limit: int | None = Field(
+        default=None,
+        description="POST/PUT/DELETE/PATCH of one client per day above which "
+        "an event is raised (100).",
+    )
+    application_python: str | None = Field(
+        default=None,
+        description="Python of the application's environment, for pending_updates.",
+    )
+
+    def resolve(self) -> SecuritySettings:
+        merged = dict(_file_section())
+        merged.update(
+            {n: getattr(self, n) for n in type(self).model_fields if getattr(self, n) is not None}
+        )
+        return SecuritySettings(**merged)
+
+
+def _file_section() -> dict[str, object]:
+    path = settings.env(settings.OPS_CONFIG)
+    if path is None:
+        return {}
+    try:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ConfigurationError(
+            f"could not read settings file {path}: {exc.strerror}; "
+            f"fix or unset {settings.OPS_CONFIG}"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"settings file {path} is not valid YAML: {exc}") from exc
+    section = loaded.get(SECTION) if isinstance(loaded, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"the {SECTION} section of {path} must be a mapping")
+    known = {f.name for f in dataclasses.fields(SecuritySettings)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {SECTION} setting(s) {', '.join(unknown)} in {path}; "
+            f"known settings are {', '.join(sorted(known))}"
+        )
+    return section
