@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from karen_ops import settings
+from karen_ops.backups.commands import add_commands as backup_commands
 from karen_ops.errors import KarenOpsError
 
 
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("stop", help="stop the demo's embedded PostgreSQL server")
     stop.set_defaults(command=_stop)
+
+    backup_commands(commands)
     return parser
 
 

@@ -12,6 +12,8 @@ import os
 import subprocess
 import tempfile
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,26 +136,38 @@ def _choose_pg_restore(request: VerifyRequest) -> PgTool:
     return find_tool("pg_restore", needed, bin_dir=request.bin_dir)
 
 
-def restore_archive(tool: PgTool, archive: Path, target: ConnInfo, *, jobs: int) -> None:
-    """pg_restore ``archive`` into ``target`` without owners or privileges.
+def restore_archive(
+    tool: PgTool,
+    archive: Path,
+    target: ConnInfo,
+    *,
+    jobs: int,
+    keep_ownership: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> None:
+    """pg_restore ``archive`` into ``target``; any error stops it, reported in pg_restore's words.
 
-    The scratch server need not have the source's roles, so ownership and grants are left out;
-    any other error stops the restore and is reported with pg_restore's own words.
+    Scratch restores leave out owners and grants, since the scratch server need not have the
+    source's roles; a restore into production keeps them (``keep_ownership``). ``progress``
+    receives pg_restore's verbose lines as they come.
     """
-    argv = [
-        str(tool.path),
-        "--no-owner",
-        "--no-privileges",
-        "--exit-on-error",
-        f"--jobs={max(1, jobs)}",
-        f"--dbname={target.public_dsn()}",
-        str(archive),
-    ]
+    argv = [str(tool.path), "--exit-on-error", f"--jobs={max(1, jobs)}"]
+    argv += [] if keep_ownership else ["--no-owner", "--no-privileges"]
+    argv += ["--verbose"] if progress else []
+    argv += [f"--dbname={target.public_dsn()}", str(archive)]
     env = {**os.environ, **target.tool_environment()}
-    completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    if completed.returncode != 0:
-        stderr = completed.stderr.strip()[-STDERR_TAIL_CHARS:]
+
+    tail: deque[str] = deque(maxlen=40)
+    with subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    ) as process:
+        for line in process.stderr:  # type: ignore[union-attr]
+            tail.append(line)
+            if progress:
+                progress(line.rstrip())
+    if process.returncode != 0:
+        stderr = "".join(tail).strip()[-STDERR_TAIL_CHARS:]
         raise RestoreError(
             f"pg_restore {tool.version} could not restore into {target.describe()} "
-            f"(exit status {completed.returncode}): {stderr}"
+            f"(exit status {process.returncode}): {stderr}"
         )

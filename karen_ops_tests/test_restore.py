@@ -1,0 +1,142 @@
+"""Restoring backups into databases: new ones, refusals, and the safe replace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from karen_ops.backups.restore import restore_backup
+from karen_ops.errors import RestoreError
+from karen_ops.resources.store.catalog import list_backups
+from karen_ops_tests.runs import materialize_day, only_manifest
+from karen_ops_tests.servers import exact_row_counts
+
+
+def _databases(server) -> set[str]:
+    return server.databases()
+
+
+def _drop(server, *names):
+    with psycopg.connect(**server.maintenance.psycopg_kwargs(), autocommit=True) as conn:
+        for name in names:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def test_restore_into_a_new_database_creates_it_with_every_row(
+    service_server, chinook, store, yesterday
+):
+    materialize_day(chinook, store, yesterday, only="postgres_backup")
+    manifest = only_manifest(store, chinook.dbname, yesterday)
+    target = service_server.maintenance.with_dbname(chinook.dbname + "_copy")
+
+    try:
+        outcome = restore_backup(manifest, store, target)
+        assert exact_row_counts(target) == manifest.inventory.row_counts
+        assert not outcome.replaced
+    finally:
+        _drop(service_server, target.dbname)
+
+
+def test_non_empty_target_is_refused_without_replace(chinook, store, yesterday):
+    materialize_day(chinook, store, yesterday, only="postgres_backup")
+    manifest = only_manifest(store, chinook.dbname, yesterday)
+    before = exact_row_counts(chinook)
+
+    with pytest.raises(RestoreError, match="it already holds tables; restore into a new database"):
+        restore_backup(manifest, store, chinook)
+
+    assert exact_row_counts(chinook) == before
+
+
+def test_replace_takes_a_safety_backup_and_swaps_keeping_the_original(
+    service_server, chinook, store, yesterday
+):
+    materialize_day(chinook, store, yesterday, only="postgres_backup")
+    manifest = only_manifest(store, chinook.dbname, yesterday)
+    with psycopg.connect(**chinook.psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute("DELETE FROM playlist_track")  # the accident the restore repairs
+    holder = psycopg.connect(**chinook.psycopg_kwargs())  # a session still on the old database
+
+    outcome = restore_backup(manifest, store, chinook, replace=True)
+
+    try:
+        assert exact_row_counts(chinook) == manifest.inventory.row_counts
+        previous = chinook.with_dbname(outcome.previous_database)
+        assert exact_row_counts(previous)["public.playlist_track"] == 0
+        pinned = [e for e in list_backups(store) if e.pinned]
+        assert [e.folder for e in pinned] == [outcome.safety_backup]
+        assert pinned[0].pin_label.startswith("safety backup before restore")
+        assert holder.closed or holder.broken or _lost(holder)
+    finally:
+        _drop(service_server, outcome.previous_database)
+
+
+def _lost(conn) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return True
+    return False
+
+
+def test_failed_replace_leaves_the_original_whole_and_no_half_restore(
+    service_server, embedded_server, store, yesterday
+):
+    if service_server.maintenance.server() == embedded_server.maintenance.server():
+        pytest.skip("needs two servers: the source's role must be missing on the target")
+    role = f"karen_owner_{os.urandom(3).hex()}"
+    with psycopg.connect(**service_server.maintenance.psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+    try:
+        with service_server.database() as source, embedded_server.database() as target:
+            with psycopg.connect(**source.psycopg_kwargs(), autocommit=True) as conn:
+                conn.execute("CREATE TABLE owned (id int)")
+                conn.execute(sql.SQL("ALTER TABLE owned OWNER TO {}").format(sql.Identifier(role)))
+            with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
+                conn.execute("CREATE TABLE precious AS SELECT 1 AS id")
+            materialize_day(source, store, yesterday, only="postgres_backup")
+            manifest = only_manifest(store, source.dbname, yesterday)
+
+            with pytest.raises(RestoreError, match="could not restore"):
+                restore_backup(manifest, store, target, replace=True)
+
+            assert exact_row_counts(target) == {"public.precious": 1}
+            leftovers = [d for d in embedded_server.databases() if "_restore_" in d]
+            assert leftovers == []
+    finally:
+        with psycopg.connect(
+            **service_server.maintenance.psycopg_kwargs(), autocommit=True
+        ) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def test_restore_command_refuses_and_lists(chinook, store, yesterday, tmp_path):
+    materialize_day(chinook, store, yesterday)
+    env = {**os.environ, "KAREN_BACKUP_URL": store.url, "KAREN_DATABASE_URL": chinook.public_dsn()}
+    karen_ops = str(Path(sys.executable).parent / "karen-ops")
+
+    listing = subprocess.run(
+        [karen_ops, "backups"], env=env, capture_output=True, text=True, check=False
+    )
+    refused = subprocess.run(
+        [karen_ops, "restore", "--target", chinook.public_dsn()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert listing.returncode == 0, listing.stderr
+    row = listing.stdout.splitlines()[1].split()
+    assert row[:2] == ["postgres", chinook.dbname]
+    assert "yes" in row  # verified by the nightly run
+    assert refused.returncode == 1
+    assert "it already holds tables" in refused.stderr
