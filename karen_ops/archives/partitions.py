@@ -9,7 +9,7 @@ import dagster as dg
 from karen_ops.archives.errors import ArchiveError
 
 # An archive records the files as they are when it runs; labelling them with a day or week
-# long past would mislead whoever restores them, so only recent partitions can be taken.
+# long past would mislead whoever restores them, so only the newest partitions can be taken.
 ARCHIVE_GRACE = timedelta(days=2)
 
 
@@ -26,7 +26,9 @@ def require_recent_partition(
     partitions: dg.TimeWindowPartitionsDefinition, partition_key: str, now: datetime
 ) -> None:
     window = partitions.time_window_for_partition_key(partition_key)
-    if window.end < now - ARCHIVE_GRACE:
+    # A week's archive may run on any day of the following week, until the next one ends.
+    grace = max(ARCHIVE_GRACE, window.end - window.start)
+    if window.end < now - grace:
         raise ArchiveError(
             f"cannot archive partition {partition_key}: an archive records the files as they "
             f"are now ({now:%Y-%m-%d %H:%M %Z}), not as they were then; materialize the "

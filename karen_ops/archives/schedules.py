@@ -27,13 +27,11 @@ def build_archive_jobs(
     daily_job = dg.define_asset_job(
         name="daily_config_backup",
         selection=dg.AssetSelection.assets("config_backup"),
-        partitions_def=daily,
         description="Archive the host's configuration files for the day that just ended.",
     )
     weekly_job = dg.define_asset_job(
         name="weekly_file_archives",
         selection=dg.AssetSelection.assets("application_backup", "log_archive"),
-        partitions_def=weekly,
         description="Archive the application folder and ship the rotated logs to the store.",
     )
 
