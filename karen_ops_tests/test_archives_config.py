@@ -174,3 +174,16 @@ def test_config_without_secrets_passes_the_check_in_an_unencrypted_store(host, s
     check = check_evaluations(result)["secrets_are_encrypted"]
     assert check.passed
     assert check.metadata["secret_paths"].value == "none"
+
+
+def test_a_configured_link_is_archived_as_the_file_it_points_to(host, store, day):
+    site = host.write("etc/nginx/sites-available/ai-karen", SITE)
+    enabled = host.root / "etc/nginx/sites-enabled/ai-karen"
+    enabled.parent.mkdir(parents=True)
+    enabled.symlink_to(site)
+    host.configure(config_paths=[str(enabled)])
+
+    result = materialize("config_backup", store, day)
+
+    assert result.success
+    assert extract(store, only_manifest(store, "config")) == {str(enabled).lstrip("/"): SITE}
