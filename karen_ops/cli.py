@@ -10,6 +10,7 @@ from pathlib import Path
 from karen_ops import settings
 from karen_ops.backups.commands import add_commands as backup_commands
 from karen_ops.errors import KarenOpsError
+from karen_ops.security.commands import add_commands as security_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     stop.set_defaults(command=_stop)
 
     backup_commands(commands)
+    security_commands(commands)
     return parser
 
 

@@ -4,7 +4,6 @@ import dagster as dg
 
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.sensors import SENSORS
-from karen_ops.resources.redis import RedisResource
 from karen_ops.settings import ScheduleSettings
 
 
@@ -13,5 +12,5 @@ def build_definitions(settings: ScheduleSettings) -> dg.Definitions:
     del settings
     return dg.Definitions(
         sensors=SENSORS,
-        resources={"alerting": AlertingResource(), "redis": RedisResource()},
+        resources={"alerting": AlertingResource()},
     )
