@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from karen_ops.alerting.definitions import build_definitions as alerting
+from karen_ops.archives.definitions import build_definitions as archives
 from karen_ops.backups.definitions import build_definitions as backups
 from karen_ops.health.definitions import build_definitions as health
 from karen_ops.maintenance.definitions import build_definitions as maintenance
@@ -20,6 +21,7 @@ _schedules = load_schedule_settings()
 
 defs = dg.Definitions.merge(
     backups(_schedules),
+    archives(_schedules),
     maintenance(_schedules),
     health(_schedules),
     security(_schedules),

@@ -58,6 +58,10 @@ class ScheduleSettings:
     backups_start_date: str = "2026-11-01"
     nightly_backup_cron: str = "0 2 * * *"
     weekly_maintenance_cron: str = "0 3 * * 0"
+    # The configuration archive, before the 02:00 database backup.
+    config_backup_cron: str = "30 1 * * *"
+    # The application and log archives, for the week that ended on Sunday.
+    file_archives_cron: str = "0 4 * * 1"
 
 
 def load_schedule_settings() -> ScheduleSettings:

@@ -19,6 +19,15 @@ import pytest
 from karen_ops.backups.partitions import daily_partitions, last_complete_day
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.store.file import FileStore
+
+# Fixtures of the real servers each domain's tests start, shared by every test module.
+from karen_ops_tests.alerting_fixtures import (  # noqa: F401
+    alertmanager,
+    private_redis,
+    pushgateway,
+    receiver_factory,
+    smtp_inbox,
+)
 from karen_ops_tests.s3_fixtures import s3_bucket, s3_env, s3_server, s3_store  # noqa: F401
 from karen_ops_tests.servers import Server, load_chinook
 

@@ -19,7 +19,6 @@ from karen_ops.alerting.messages import Notification, redact
 from karen_ops_tests.alerting_fixtures import SMTP_PASSWORD, make_alert
 
 # The receivers, SMTP server and Prometheus components these tests talk to.
-pytest_plugins = ["karen_ops_tests.alerting_fixtures"]
 
 FAST = RetryPolicy(attempts=3, backoff_seconds=0.05, max_wait_seconds=5)
 

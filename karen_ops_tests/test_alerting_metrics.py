@@ -12,8 +12,6 @@ import requests
 
 from karen_ops.alerting.metrics import push_run_metrics
 
-pytest_plugins = ["karen_ops_tests.alerting_fixtures"]
-
 RULES = Path(__file__).resolve().parents[1] / "karen_ops" / "alerting" / "rules"
 
 

@@ -14,8 +14,6 @@ from karen_ops.alerting.routing import parse_alerting_config
 from karen_ops.alerting.state import MemoryAlertStore
 from karen_ops_tests.alerting_fixtures import Clock, make_alert
 
-pytest_plugins = ["karen_ops_tests.alerting_fixtures"]
-
 FAST = RetryPolicy(attempts=2, backoff_seconds=0.05, max_wait_seconds=1)
 
 
