@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -67,6 +68,8 @@ class ScheduleSettings:
 def load_schedule_settings() -> ScheduleSettings:
     """Schedule settings from the ``schedules`` section of the ``KAREN_OPS_CONFIG`` file."""
     section = _load_config_file().get("schedules") or {}
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"'schedules' in {env(OPS_CONFIG)} must be a mapping of settings")
     known = set(ScheduleSettings.__dataclass_fields__)
     unknown = sorted(set(section) - known)
     if unknown:
@@ -74,7 +77,15 @@ def load_schedule_settings() -> ScheduleSettings:
             f"unknown schedules setting(s) {', '.join(unknown)} in {env(OPS_CONFIG)}; "
             f"known settings are {', '.join(sorted(known))}"
         )
-    return ScheduleSettings(**section)
+    schedules = ScheduleSettings(**section)
+    try:
+        ZoneInfo(schedules.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigurationError(
+            f"unknown timezone {schedules.timezone!r} in {env(OPS_CONFIG)}; use an IANA name "
+            "such as Europe/Berlin or UTC"
+        ) from exc
+    return schedules
 
 
 def _load_config_file() -> dict:

@@ -33,8 +33,8 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
         postgres: PostgresResource,
         backup_store: BackupStoreResource,
     ) -> dg.MaterializeResult:
-        store = backup_store.open()
         try:
+            store = backup_store.open()
             require_recent_partition(partitions, context.partition_key, datetime.now(UTC))
             request = BackupRequest(
                 source=postgres.source(),
@@ -63,8 +63,8 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
         postgres: PostgresResource,
         backup_store: BackupStoreResource,
     ) -> Iterator[dg.MaterializeResult]:
-        store = backup_store.open()
         try:
+            store = backup_store.open()
             source = postgres.source()
             request = VerifyRequest(
                 manifest=newest_manifest(store, source.dbname, context.partition_key),

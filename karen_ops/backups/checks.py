@@ -38,14 +38,14 @@ def check_results(result: Verification) -> list[dg.AssetCheckResult]:
 
 def _checksum(result: Verification) -> dg.AssetCheckResult:
     manifest = result.manifest
-    description = (
-        None
-        if result.checksum_ok
-        else (
+    description = None
+    if result.fetch_error:
+        description = f"the archive could not be read: {result.fetch_error}"
+    elif not result.checksum_ok:
+        description = (
             f"stored archive has sha256 {result.sha256} and {result.stored_bytes} bytes; "
             f"the manifest says {manifest.sha256} and {manifest.size_bytes} bytes"
         )
-    )
     return dg.AssetCheckResult(
         check_name="checksum_matches",
         passed=result.checksum_ok,

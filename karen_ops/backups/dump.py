@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import psycopg
 import zstandard
 
-from karen_ops.backups.inventory import take_inventory
+from karen_ops.backups.inventory import take_inventory, unreadable_tables
 from karen_ops.backups.manifest import (
     ARCHIVE_NAME,
     Inventory,
@@ -73,6 +73,7 @@ def take_backup(request: BackupRequest, log: logging.Logger) -> Manifest:
             tool = find_tool("pg_dump", server_major(conn), bin_dir=request.bin_dir)
             phase = Phase.SNAPSHOT
             snapshot, wal_lsn = _export_snapshot(conn)
+            _require_readable(conn, request.source)
             _limit_lock_waits(conn, request.lock_wait_timeout_seconds)
             phase = Phase.DUMP
             return _dump_in_snapshot(request, conn, tool, snapshot, wal_lsn, log)
@@ -91,6 +92,16 @@ def _export_snapshot(conn: psycopg.Connection) -> tuple[str, str | None]:
         "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END"
     ).fetchone()[0]
     return snapshot, wal_lsn
+
+
+def _require_readable(conn: psycopg.Connection, source: ConnInfo) -> None:
+    unreadable = unreadable_tables(conn)
+    if unreadable:
+        user = source.params.get("user", "the connecting role")
+        raise BackupError(
+            f"permission denied for {len(unreadable)} table(s): {', '.join(unreadable[:10])}; "
+            f"GRANT SELECT on them to {user}, or GRANT pg_read_all_data TO {user}"
+        )
 
 
 def _limit_lock_waits(conn: psycopg.Connection, seconds: int) -> None:
@@ -245,7 +256,11 @@ def _server_version(conn: psycopg.Connection) -> str:
 
 def _publish(store: BackupStore, upload: Upload, manifest: Manifest) -> None:
     """Archive first, manifest last: no manifest, no backup."""
-    upload.publish()
+    try:
+        upload.publish()
+    except BaseException:
+        upload.abort()
+        raise
     try:
         store.put_bytes(manifest_key(manifest.archive_key), manifest.to_json())
     except BaseException:

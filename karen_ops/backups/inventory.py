@@ -14,7 +14,7 @@ from karen_ops.backups.manifest import Inventory
 # Ordinary tables whose data pg_dump writes: not catalogs, not temporary tables, and not
 # tables that belong to an extension (pg_dump leaves their data to the extension).
 _TABLES = """
-SELECT n.nspname, c.relname
+SELECT n.nspname, c.relname, has_table_privilege(c.oid, 'SELECT')
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'
@@ -42,7 +42,7 @@ def take_inventory(conn: psycopg.Connection) -> Inventory:
     with conn.cursor() as cur:
         tables = cur.execute(_TABLES).fetchall()
         row_counts = {
-            f"{schema}.{table}": _count_rows(cur, schema, table) for schema, table in tables
+            f"{schema}.{table}": _count_rows(cur, schema, table) for schema, table, _ in tables
         }
 
         sequences = {
@@ -53,8 +53,15 @@ def take_inventory(conn: psycopg.Connection) -> Inventory:
     return Inventory(row_counts=row_counts, sequences=sequences, large_objects=large_objects)
 
 
+def unreadable_tables(conn: psycopg.Connection) -> list[str]:
+    """Tables whose data the connected role may not read, and so cannot dump."""
+    rows = conn.execute(_TABLES).fetchall()
+    return [f"{schema}.{table}" for schema, table, readable in rows if not readable]
+
+
 def _count_rows(cur: psycopg.Cursor, schema: str, table: str) -> int:
-    query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+    # ONLY: a parent's count must not include its inheritance children, as pg_dump's doesn't.
+    query = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
         sql.Identifier(schema), sql.Identifier(table)
     )
     return cur.execute(query).fetchone()[0]

@@ -8,12 +8,16 @@ unfinished upload, never a backup: listings, verification and restores only see 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from karen_ops.errors import RestoreError
 from karen_ops.resources.store import BackupStore
+
+log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 ARCHIVE_NAME = "database.dump.zst"
@@ -73,9 +77,40 @@ class Manifest:
         try:
             raw = json.loads(data)
             raw["inventory"] = Inventory(**raw["inventory"])
-            return cls(**raw)
-        except (ValueError, TypeError, KeyError) as exc:
+            manifest = cls(**raw)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise RestoreError(f"manifest {location} is not a karen-ops manifest: {exc}") from exc
+        problem = _problem(manifest)
+        if problem:
+            raise RestoreError(f"manifest {location} is not a karen-ops manifest: {problem}")
+        return manifest
+
+
+def _problem(manifest: Manifest) -> str | None:
+    """What makes a parsed manifest unusable, if anything."""
+    inventory = manifest.inventory
+    checks = [
+        (
+            isinstance(manifest.pg_dump_version, str)
+            and re.fullmatch(r"\d+(\.\d+)*", manifest.pg_dump_version),
+            "pg_dump_version",
+        ),
+        (
+            isinstance(manifest.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", manifest.sha256),
+            "sha256",
+        ),
+        (isinstance(manifest.size_bytes, int), "size_bytes"),
+        (isinstance(manifest.archive_key, str), "archive_key"),
+        (
+            isinstance(inventory.row_counts, dict)
+            and all(isinstance(n, int) for n in inventory.row_counts.values()),
+            "row_counts",
+        ),
+        (isinstance(inventory.sequences, dict), "sequences"),
+        (isinstance(inventory.large_objects, int), "large_objects"),
+    ]
+    bad = [name for ok, name in checks if not ok]
+    return f"malformed field(s) {', '.join(bad)}" if bad else None
 
 
 def backup_prefix(database: str, day: str) -> str:
@@ -88,15 +123,24 @@ def new_backup_id(now: datetime) -> str:
 
 
 def list_manifests(store: BackupStore, database: str, day: str) -> list[Manifest]:
-    """Every complete backup of ``database`` for ``day``, oldest first by creation time."""
-    keys = [
-        key
-        for key in store.list_keys(backup_prefix(database, day))
-        if key.endswith("/" + MANIFEST_NAME)
-    ]
-    manifests = [
-        Manifest.from_json(store.read_bytes(key), location=store.location(key)) for key in keys
-    ]
+    """Every complete backup of ``database`` for ``day``, oldest first by creation time.
+
+    Only ``<prefix><backup id>/manifest.json`` counts, and only when the manifest names this
+    database and day; an unreadable manifest is skipped with a warning, so one damaged backup
+    cannot hide the others.
+    """
+    prefix = backup_prefix(database, day)
+    manifests = []
+    for key in store.list_keys(prefix):
+        if key[len(prefix) :].count("/") != 1 or not key.endswith("/" + MANIFEST_NAME):
+            continue
+        try:
+            manifest = Manifest.from_json(store.read_bytes(key), location=store.location(key))
+        except RestoreError as exc:
+            log.warning("skipping backup: %s", exc)
+            continue
+        if manifest.database == database and manifest.partition == day:
+            manifests.append(manifest)
     return sorted(manifests, key=lambda manifest: manifest.created_at)
 
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from karen_ops.backups.archive import (
     FetchedArchive,
     archive_version,
@@ -26,7 +28,7 @@ from karen_ops.backups.archive import (
 from karen_ops.backups.inventory import take_inventory
 from karen_ops.backups.manifest import Inventory, Manifest
 from karen_ops.backups.scratch import scratch_database
-from karen_ops.errors import KarenOpsError, RestoreError
+from karen_ops.errors import KarenOpsError, RestoreError, StoreError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import PgTool, find_tool
 from karen_ops.resources.postgres import connect, server_major
@@ -63,6 +65,7 @@ class Verification:
     stored_bytes: int = 0
     sha256: str = ""
     checksum_ok: bool = False
+    fetch_error: str | None = None
     restore_error: str | None = None
     restored: Inventory | None = None
     pg_restore_version: str | None = None
@@ -80,7 +83,12 @@ def verify_backup(request: VerifyRequest, log: logging.Logger) -> Verification:
     location = request.store.location(request.manifest.archive_key)
     with tempfile.TemporaryDirectory(prefix="karen-verify-", dir=request.work_dir) as work:
         started = time.monotonic()
-        fetched = fetch_archive(request.store, request.manifest, Path(work) / "archive.dump")
+        try:
+            fetched = fetch_archive(request.store, request.manifest, Path(work) / "archive.dump")
+        except StoreError as exc:
+            result.fetch_error = str(exc)
+            result.restore_error = f"not attempted: {exc}"
+            return result
         result.seconds[Phase.FETCH.value] = round(time.monotonic() - started, 3)
         result.stored_bytes, result.sha256 = fetched.stored_bytes, fetched.sha256
         result.checksum_ok = fetched.matches(request.manifest)
@@ -97,6 +105,8 @@ def verify_backup(request: VerifyRequest, log: logging.Logger) -> Verification:
             _restore_and_compare(request, fetched, result, location, log)
         except KarenOpsError as exc:
             result.restore_error = str(exc)
+        except psycopg.Error as exc:
+            result.restore_error = f"PostgreSQL refused a verification step: {exc}"
     return result
 
 

@@ -28,12 +28,21 @@ class ConnInfo:
         """Parse a libpq URL or keyword string; ``setting`` names where it came from."""
         try:
             params = psycopg.conninfo.conninfo_to_dict(url)
-        except psycopg.ProgrammingError as exc:
+        except psycopg.ProgrammingError:
+            # The parser's message quotes the text, password included, so it is not passed on.
             raise ConfigurationError(
-                f"{setting} is not a valid libpq connection string: {_first_line(exc)}; "
-                f"expected postgresql://user@host:5432/dbname"
-            ) from exc
-        return cls({key: str(value) for key, value in params.items() if value is not None})
+                f"{setting} is not a valid libpq connection string (not shown: it may hold a "
+                "password); expected postgresql://user:password@host:5432/dbname, with any "
+                "@ : / % ? in the user or password percent-encoded"
+            ) from None
+        params = {key: str(value) for key, value in params.items() if value is not None}
+        if not params.get("dbname"):
+            # Without one, libpq would pick a database from PGDATABASE or the user name, and
+            # the backup would be filed under a name that is not the one dumped.
+            raise ConfigurationError(
+                f"{setting} names no database; add it, e.g. postgresql://user@host:5432/karen"
+            )
+        return cls(params)
 
     @property
     def dbname(self) -> str:
@@ -76,7 +85,3 @@ class ConnInfo:
 
     def psycopg_kwargs(self) -> dict[str, str]:
         return dict(self.params)
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

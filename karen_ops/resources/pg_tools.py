@@ -46,6 +46,11 @@ class PgTool:
 
 def find_tool(name: str, needed_major: int, *, bin_dir: str | None = None) -> PgTool:
     """The best ``name`` binary for PostgreSQL ``needed_major``, or a ToolNotFoundError."""
+    if bin_dir and not (Path(bin_dir).expanduser() / name).is_file():
+        raise ToolNotFoundError(
+            f"{PG_BIN_DIR}={bin_dir} holds no {name}; point it at a PostgreSQL bin folder "
+            "or unset it to search PATH and the usual package folders"
+        )
     found = list_tools(name, bin_dir=bin_dir)
     exact = [tool for tool in found if tool.major == needed_major]
     if exact:

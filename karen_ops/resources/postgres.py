@@ -79,12 +79,8 @@ def connect(
 ) -> Iterator[psycopg.Connection]:
     """A psycopg connection that is always closed; failures to connect name the database."""
     try:
-        conn = psycopg.connect(
-            **conninfo.psycopg_kwargs(),
-            autocommit=autocommit,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            application_name="karen-ops",
-        )
+        defaults = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "karen-ops"}
+        conn = psycopg.connect(**{**defaults, **conninfo.psycopg_kwargs()}, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise DatabaseError(
             f"could not connect to database {conninfo.describe()}: {_reason(exc)}; check {setting}"

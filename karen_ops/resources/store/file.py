@@ -105,11 +105,17 @@ class _FileUpload(Upload):
 
     def publish(self) -> None:
         # fsync before rename: a crash must leave either nothing or the whole object.
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        os.replace(self.partial, self.final)
-        _fsync_folder(self.final.parent)
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.partial, self.final)
+            _fsync_folder(self.final.parent)
+        except OSError as exc:
+            raise StoreError(
+                f"could not publish {self.final.as_uri()}: {exc.strerror}; check the backup "
+                "folder's permissions and free space"
+            ) from exc
 
     def abort(self) -> None:
         self.file.close()
