@@ -140,3 +140,28 @@ def test_restore_command_refuses_and_lists(chinook, store, yesterday, tmp_path):
     assert "yes" in row  # verified by the nightly run
     assert refused.returncode == 1
     assert "it already holds tables" in refused.stderr
+
+
+def test_labelled_backup_is_verified_pinned_and_unpinned(chinook, store):
+    env = {**os.environ, "KAREN_BACKUP_URL": store.url, "KAREN_DATABASE_URL": chinook.public_dsn()}
+    karen_ops = str(Path(sys.executable).parent / "karen-ops")
+
+    taken = subprocess.run(
+        [karen_ops, "backup", "--label", "pre-deploy"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert taken.returncode == 0, taken.stderr
+    [entry] = list_backups(store)
+    assert (entry.verified, entry.pin_label) == (True, "pre-deploy")
+    assert f"backup {entry.backup_id} verified and pinned as 'pre-deploy'" in taken.stdout
+
+    unpinned = subprocess.run(
+        [karen_ops, "unpin", entry.backup_id], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert unpinned.returncode == 0, unpinned.stderr
+    assert not list_backups(store)[0].pinned
