@@ -13,16 +13,17 @@ from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
 from karen_ops.security.definitions import build_definitions as security
-from karen_ops.settings import load_schedule_settings
+from karen_ops.settings import load_fleet, load_schedule_settings
 
 # Schedules are part of the definitions' structure, so their settings are read when the code
 # location loads; connection settings are resolved later, when each run starts.
 _schedules = load_schedule_settings()
+_fleet = load_fleet()
 
 defs = dg.Definitions.merge(
-    backups(_schedules),
+    backups(_schedules, _fleet),
     archives(_schedules),
-    maintenance(_schedules),
+    maintenance(_schedules, _fleet),
     health(_schedules),
     security(_schedules),
     alerting(_schedules),

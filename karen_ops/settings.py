@@ -9,6 +9,7 @@ code location; those come from the YAML file named by ``KAREN_OPS_CONFIG``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -86,6 +87,46 @@ def load_schedule_settings() -> ScheduleSettings:
             "such as Europe/Berlin or UTC"
         ) from exc
     return schedules
+
+
+@dataclass(frozen=True)
+class FleetDatabase:
+    """One database of a fleet: its name in karen-ops, and where its URLs come from."""
+
+    name: str
+    url_env: str
+    verify_url_env: str | None = None
+
+
+_DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
+
+
+def load_fleet() -> tuple[FleetDatabase, ...]:
+    """The databases named in the ``databases`` section of the settings file; () when none.
+
+    Names shape the definitions (they become a partition dimension), so they are read when the
+    code location loads; URLs, which may hold passwords, stay in the environment variables the
+    entries name and are read when a run starts.
+    """
+    section = _load_config_file().get("databases") or {}
+    if not isinstance(section, dict):
+        raise ConfigurationError(
+            f"'databases' in {env(OPS_CONFIG)} must map names to {{url_env: VARIABLE}}"
+        )
+    fleet = []
+    for name, entry in section.items():
+        if not _DATABASE_NAME.fullmatch(str(name)) or not isinstance(entry, dict):
+            raise ConfigurationError(
+                f"database {name!r} in {env(OPS_CONFIG)}: names are lowercase letters, digits "
+                "and underscores, each mapping to {url_env: VARIABLE}"
+            )
+        if "url_env" not in entry:
+            raise ConfigurationError(
+                f"database {name} in {env(OPS_CONFIG)} has no url_env: name the environment "
+                "variable that holds its libpq URL"
+            )
+        fleet.append(FleetDatabase(str(name), entry["url_env"], entry.get("verify_url_env")))
+    return tuple(fleet)
 
 
 def _load_config_file() -> dict:

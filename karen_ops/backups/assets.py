@@ -8,18 +8,28 @@ import dagster as dg
 from karen_ops.backups.checks import CHECK_SPECS, check_results
 from karen_ops.backups.dump import BackupRequest, take_backup
 from karen_ops.backups.manifest import Manifest, newest_manifest
-from karen_ops.backups.partitions import require_recent_partition
+from karen_ops.backups.partitions import (
+    backup_target,
+    daily_dimension,
+    require_recent_partition,
+)
 from karen_ops.backups.verify import Verification, VerifyRequest, verify_backup
 from karen_ops.errors import KarenOpsError
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.store import BackupStore, BackupStoreResource
 from karen_ops.resources.store.catalog import mark_verified
+from karen_ops.settings import FleetDatabase
 
 GROUP = "backups"
 OWNERS = ["team:platform-ops"]
 
 
-def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_backup_assets(
+    partitions: dg.PartitionsDefinition, fleet: tuple[FleetDatabase, ...] = ()
+) -> list[dg.AssetsDefinition]:
+    """The backup and its verification, per day, and per database when there is a fleet."""
+    days = daily_dimension(partitions)
+
     @dg.asset(
         partitions_def=partitions,
         group_name=GROUP,
@@ -33,15 +43,17 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
         postgres: PostgresResource,
         backup_store: BackupStoreResource,
     ) -> dg.MaterializeResult:
+        target = backup_target(partitions, context.partition_key, fleet)
         try:
             store = backup_store.open()
-            require_recent_partition(partitions, context.partition_key, datetime.now(UTC))
+            require_recent_partition(days, target.day, datetime.now(UTC))
             request = BackupRequest(
-                source=postgres.source(),
+                source=postgres.source(target.database),
                 store=store,
-                partition=context.partition_key,
+                partition=target.day,
                 bin_dir=postgres.bin_dir(),
                 lock_wait_timeout_seconds=postgres.lock_wait_timeout_seconds,
+                label=target.database.name if target.database else None,
             )
             manifest = take_backup(request, context.log)
         except KarenOpsError as exc:
@@ -63,14 +75,16 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
         postgres: PostgresResource,
         backup_store: BackupStoreResource,
     ) -> Iterator[dg.MaterializeResult]:
+        target = backup_target(partitions, context.partition_key, fleet)
         try:
             store = backup_store.open()
-            source = postgres.source()
+            source = postgres.source(target.database)
+            name = target.database.name if target.database else source.dbname
             request = VerifyRequest(
-                manifest=newest_manifest(store, source.dbname, context.partition_key),
+                manifest=newest_manifest(store, name, target.day),
                 store=store,
                 source=source,
-                verify_server=postgres.verify_server(),
+                verify_server=postgres.verify_server(target.database),
                 bin_dir=postgres.bin_dir(),
                 jobs=postgres.restore_jobs,
             )
@@ -91,6 +105,7 @@ def build_backup_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Ass
 def backup_metadata(manifest: Manifest, store: BackupStore) -> dict[str, object]:
     seconds = max(manifest.duration_seconds, 0.001)
     return {
+        "database": manifest.database,
         "location": dg.MetadataValue.url(store.location(manifest.archive_key)),
         "backup_id": manifest.backup_id,
         "size_bytes": dg.MetadataValue.int(manifest.size_bytes),

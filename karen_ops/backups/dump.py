@@ -63,6 +63,12 @@ class BackupRequest:
     bin_dir: str | None = None
     compression_level: int = COMPRESSION_LEVEL
     lock_wait_timeout_seconds: int = 300
+    # The name the backup is filed under: the fleet's name for the database, else its own.
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.source.dbname
 
 
 def take_backup(request: BackupRequest, log: logging.Logger) -> Manifest:
@@ -120,9 +126,7 @@ def _dump_in_snapshot(
     created = datetime.now(UTC)
     started = time.monotonic()
     backup_id = new_backup_id(created)
-    archive_key = (
-        f"{backup_prefix(request.source.dbname, request.partition)}{backup_id}/{ARCHIVE_NAME}"
-    )
+    archive_key = f"{backup_prefix(request.name, request.partition)}{backup_id}/{ARCHIVE_NAME}"
     log.info(
         "backup starting database=%s pg_dump=%s snapshot=%s target=%s",
         request.source.describe(),
@@ -154,7 +158,7 @@ def _dump_in_snapshot(
     conn.rollback()
     manifest = Manifest(
         backup_id=backup_id,
-        database=request.source.dbname,
+        database=request.name,
         partition=request.partition,
         created_at=created.isoformat(),
         duration_seconds=round(time.monotonic() - started, 3),

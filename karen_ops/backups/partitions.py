@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
 
 from karen_ops.errors import BackupError
+from karen_ops.settings import FleetDatabase
 
 # A backup records the database as it is when it runs. Labelling today's state with a date
 # long past would mislead whoever restores it, so only recent partitions can be backed up.
@@ -38,3 +40,42 @@ def last_complete_day(partitions: dg.DailyPartitionsDefinition, now: datetime) -
     if key is None:
         raise BackupError(f"no backup partition has ended yet at {now:%Y-%m-%d %H:%M %Z}")
     return key
+
+
+DATE = "date"
+DATABASE = "database"
+
+
+def backup_partitions(
+    timezone: str, start_date: str, fleet: tuple[FleetDatabase, ...]
+) -> dg.PartitionsDefinition:
+    """Daily partitions; with a fleet, days times databases, so each database has its own."""
+    daily = daily_partitions(timezone, start_date)
+    if not fleet:
+        return daily
+    names = dg.StaticPartitionsDefinition([database.name for database in fleet])
+    return dg.MultiPartitionsDefinition({DATE: daily, DATABASE: names})
+
+
+def daily_dimension(partitions: dg.PartitionsDefinition) -> dg.DailyPartitionsDefinition:
+    if isinstance(partitions, dg.MultiPartitionsDefinition):
+        return partitions.get_partitions_def_for_dimension(DATE)  # type: ignore[return-value]
+    return partitions  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """What one partition of a backup asset means: a day, and which database."""
+
+    day: str
+    database: FleetDatabase | None  # None: the one database of KAREN_DATABASE_URL
+
+
+def backup_target(
+    partitions: dg.PartitionsDefinition, partition_key: str, fleet: tuple[FleetDatabase, ...]
+) -> BackupTarget:
+    if not isinstance(partitions, dg.MultiPartitionsDefinition):
+        return BackupTarget(partition_key, None)
+    dimensions = partitions.get_partition_key_from_str(partition_key).keys_by_dimension
+    by_name = {database.name: database for database in fleet}
+    return BackupTarget(dimensions[DATE], by_name[dimensions[DATABASE]])

@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from karen_ops.maintenance.assets import postgres_reindex, postgres_vacuum, table_health
+from karen_ops.maintenance.assets import build_maintenance_assets
 from karen_ops.maintenance.schedules import build_weekly_maintenance
-from karen_ops.settings import ScheduleSettings
+from karen_ops.settings import FleetDatabase, ScheduleSettings
 
 
-def build_definitions(settings: ScheduleSettings) -> dg.Definitions:
-    job, schedule = build_weekly_maintenance(settings)
-    return dg.Definitions(
-        assets=[table_health, postgres_vacuum, postgres_reindex], jobs=[job], schedules=[schedule]
-    )
+def build_definitions(
+    settings: ScheduleSettings, fleet: tuple[FleetDatabase, ...] = ()
+) -> dg.Definitions:
+    job, schedule = build_weekly_maintenance(settings, fleet)
+    return dg.Definitions(assets=build_maintenance_assets(fleet), jobs=[job], schedules=[schedule])

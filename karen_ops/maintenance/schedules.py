@@ -2,24 +2,40 @@
 
 import dagster as dg
 
-from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
+from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, FleetDatabase, ScheduleSettings
 
 
-def build_weekly_maintenance(settings: ScheduleSettings) -> tuple[object, dg.ScheduleDefinition]:
+def build_weekly_maintenance(
+    settings: ScheduleSettings, fleet: tuple[FleetDatabase, ...] = ()
+) -> tuple[object, dg.ScheduleDefinition]:
     job = dg.define_asset_job(
         name="weekly_maintenance",
         selection=dg.AssetSelection.groups("maintenance"),
-        description="Measure table health, vacuum and reindex the AI Karen database.",
+        description="Measure table health, vacuum and reindex the AI Karen database(s).",
         # Shares the per-database run limit with nightly_backup (dagster.yaml): maintenance
         # never runs beside a backup or another maintenance run of the same database.
-        tags={DATABASE_TAG: PRIMARY_DATABASE},
+        tags={} if fleet else {DATABASE_TAG: PRIMARY_DATABASE},
     )
-    schedule = dg.ScheduleDefinition(
+
+    @dg.schedule(
         name="weekly_maintenance_schedule",
         job=job,
         cron_schedule=settings.weekly_maintenance_cron,
         execution_timezone=settings.timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Vacuums and reindexes every Sunday morning.",
+        description="Vacuums and reindexes every Sunday morning; one run per database.",
     )
-    return job, schedule
+    def weekly_maintenance_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        stamp = f"{context.scheduled_execution_time:%Y-%m-%d}"
+        if not fleet:
+            return [dg.RunRequest(run_key=stamp)]
+        return [
+            dg.RunRequest(
+                run_key=f"{stamp}|{database.name}",
+                partition_key=database.name,
+                tags={DATABASE_TAG: database.name},
+            )
+            for database in fleet
+        ]
+
+    return job, weekly_maintenance_schedule

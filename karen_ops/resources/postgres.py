@@ -10,7 +10,7 @@ import psycopg
 from pydantic import Field
 
 from karen_ops import settings
-from karen_ops.errors import DatabaseError
+from karen_ops.errors import ConfigurationError, DatabaseError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.embedded_postgres import embedded_server_url
 
@@ -54,23 +54,38 @@ class PostgresResource(dg.ConfigurableResource):
         default=2, description="Parallel pg_restore jobs for verification restores."
     )
 
-    def source(self) -> ConnInfo:
-        """Connection parameters of the database being backed up."""
+    def source(self, database: settings.FleetDatabase | None = None) -> ConnInfo:
+        """Connection parameters of the database being backed up: one of a fleet, or the one."""
+        if database is not None:
+            return ConnInfo.parse(_fleet_url(database.url_env, database), setting=database.url_env)
         url = self.database_url or settings.env(settings.DATABASE_URL)
         if url is None:
             embedded = embedded_server_url(settings.ops_home() / "pgdata")
             return ConnInfo.parse(embedded, setting="embedded server").with_dbname(DEMO_DATABASE)
         return ConnInfo.parse(url, setting=settings.DATABASE_URL)
 
-    def verify_server(self) -> ConnInfo:
+    def verify_server(self, database: settings.FleetDatabase | None = None) -> ConnInfo:
         """Connection parameters of the maintenance database of the scratch-restore server."""
+        if database is not None and database.verify_url_env:
+            url = _fleet_url(database.verify_url_env, database)
+            return ConnInfo.parse(url, setting=database.verify_url_env)
         url = self.verify_database_url or settings.env(settings.VERIFY_DATABASE_URL)
         if url is None:
-            return self.source().with_dbname("postgres")
+            return self.source(database).with_dbname("postgres")
         return ConnInfo.parse(url, setting=settings.VERIFY_DATABASE_URL)
 
     def bin_dir(self) -> str | None:
         return self.pg_bin_dir or settings.env(settings.PG_BIN_DIR)
+
+
+def _fleet_url(variable: str, database: settings.FleetDatabase) -> str:
+    url = settings.env(variable)
+    if url is None:
+        raise ConfigurationError(
+            f"database {database.name} is configured in {settings.OPS_CONFIG} but {variable} "
+            "is not set; export it with the database's libpq URL"
+        )
+    return url
 
 
 @contextmanager
