@@ -1,5 +1,6 @@
 """The daily capacity assets: the snapshot of now, and growth counted from the application."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -9,12 +10,13 @@ from karen_ops.capacity.errors import CapacityError
 from karen_ops.capacity.growth import (
     DayRecord,
     MetricSource,
+    SourceCounts,
     count_per_day,
     merged_days,
     single_metric_days,
     user_growth_days,
 )
-from karen_ops.capacity.partitions import day_windows, require_observable_day
+from karen_ops.capacity.partitions import DayWindow, day_windows, require_observable_day
 from karen_ops.capacity.redis_usage import observe_redis
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.capacity.snapshot import observe_database, observe_host
@@ -25,6 +27,9 @@ from karen_ops.resources.redis import RedisResource
 
 GROUP = "capacity"
 OWNERS = ["team:platform-ops"]
+
+# Each growth metric's counts over the run's days, by metric name.
+Counts = dict[str, SourceCounts]
 
 
 def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -56,6 +61,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
         try:
             require_observable_day(partitions, context.partition_key, now)
             with connect(postgres.source(), setting=settings.DATABASE_URL) as conn:
+                conn.read_only = True
                 database = observe_database(
                     conn,
                     schema=capacity.schema_name,
@@ -86,7 +92,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
     def user_growth(
         context: dg.AssetExecutionContext, postgres: PostgresResource, capacity: CapacityResource
     ) -> dg.MaterializeResult:
-        def shape(counts, windows):
+        def shape(counts: Counts, windows: list[DayWindow]) -> list[DayRecord]:
             return user_growth_days(counts["new_users"], windows)
 
         return _record_days(context, partitions, postgres, [capacity.new_users()], shape)
@@ -99,7 +105,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
     def daily_active_users(
         context: dg.AssetExecutionContext, postgres: PostgresResource, capacity: CapacityResource
     ) -> dg.MaterializeResult:
-        def shape(counts, windows):
+        def shape(counts: Counts, windows: list[DayWindow]) -> list[DayRecord]:
             return single_metric_days(counts["active_users"], windows)
 
         return _record_days(context, partitions, postgres, [capacity.active_users()], shape)
@@ -111,7 +117,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
     def chat_activity(
         context: dg.AssetExecutionContext, postgres: PostgresResource, capacity: CapacityResource
     ) -> dg.MaterializeResult:
-        def shape(counts, windows):
+        def shape(counts: Counts, windows: list[DayWindow]) -> list[DayRecord]:
             parts = [single_metric_days(counts[name], windows) for name in counts]
             return merged_days(parts)
 
@@ -126,7 +132,7 @@ def _record_days(
     partitions: dg.DailyPartitionsDefinition,
     postgres: PostgresResource,
     sources: list[MetricSource],
-    shape,
+    shape: Callable[[Counts, list[DayWindow]], list[DayRecord]],
 ) -> dg.MaterializeResult:
     """Count the run's days in one statement and record each day on its own partition."""
     windows = day_windows(partitions, list(context.partition_keys))
