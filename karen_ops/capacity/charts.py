@@ -7,9 +7,6 @@ import io
 import math
 from dataclasses import dataclass
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from karen_ops.capacity.forecast import Forecast, ForecastStatus
 from karen_ops.capacity.history import Series
 
@@ -36,6 +33,11 @@ def line_chart(
     forecast: Forecast | None = None,
 ) -> Chart:
     """One series over its days; gaps break the line instead of dropping to zero."""
+    # Imported here: matplotlib adds most of a second to every load of the code location,
+    # and only the weekly report draws.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
