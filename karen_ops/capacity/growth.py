@@ -9,6 +9,7 @@ has been purged), never a zero; from the first row on, a day without rows is a t
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -75,6 +76,7 @@ def count_per_day(
         _source_statement(source, source.name in cumulative) for source in sources
     )
     params = {"tz": timezone, "lo": windows[0].start, "hi": windows[-1].end}
+    started = time.monotonic()
     try:
         conn.execute("SET TIME ZONE 'UTC'")
         rows = conn.execute(statement, params).fetchall()
@@ -83,6 +85,13 @@ def count_per_day(
             f"could not count {', '.join(s.describe() for s in sources)} per day from "
             f"{windows[0].day} to {windows[-1].day} in {timezone}: {_first_line(exc)}"
         ) from exc
+    log.info(
+        "counted per day sources=%s days=%d rows=%d seconds=%.3f",
+        ",".join(s.describe() for s in sources),
+        len(windows),
+        len(rows),
+        time.monotonic() - started,
+    )
     return {source.name: _collect(source, rows, windows) for source in sources}
 
 

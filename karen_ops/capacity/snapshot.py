@@ -6,7 +6,6 @@ PostgreSQL; point ``disk_path`` of the capacity resource at the database's data 
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ import psycopg
 
 from karen_ops.capacity.errors import CapacityError
 from karen_ops.errors import DatabaseError
-
-log = logging.getLogger(__name__)
 
 # psutil measures CPU use over an interval; one second is short for a run and long enough
 # to smooth out a single busy scheduler tick.
