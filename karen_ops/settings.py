@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,16 +69,7 @@ class ScheduleSettings:
 
 def load_schedule_settings() -> ScheduleSettings:
     """Schedule settings from the ``schedules`` section of the ``KAREN_OPS_CONFIG`` file."""
-    section = _load_config_file().get("schedules") or {}
-    if not isinstance(section, dict):
-        raise ConfigurationError(f"'schedules' in {env(OPS_CONFIG)} must be a mapping of settings")
-    known = set(ScheduleSettings.__dataclass_fields__)
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown schedules setting(s) {', '.join(unknown)} in {env(OPS_CONFIG)}; "
-            f"known settings are {', '.join(sorted(known))}"
-        )
+    section = config_section("schedules", known=ScheduleSettings.__dataclass_fields__)
     schedules = ScheduleSettings(**section)
     try:
         ZoneInfo(schedules.timezone)
@@ -108,11 +100,7 @@ def load_fleet() -> tuple[FleetDatabase, ...]:
     code location loads; URLs, which may hold passwords, stay in the environment variables the
     entries name and are read when a run starts.
     """
-    section = _load_config_file().get("databases") or {}
-    if not isinstance(section, dict):
-        raise ConfigurationError(
-            f"'databases' in {env(OPS_CONFIG)} must map names to {{url_env: VARIABLE}}"
-        )
+    section = config_section("databases")
     fleet = []
     for name, entry in section.items():
         if not _DATABASE_NAME.fullmatch(str(name)) or not isinstance(entry, dict):
@@ -127,6 +115,22 @@ def load_fleet() -> tuple[FleetDatabase, ...]:
             )
         fleet.append(FleetDatabase(str(name), entry["url_env"], entry.get("verify_url_env")))
     return tuple(fleet)
+
+
+def config_section(name: str, *, known: Iterable[str] | None = None) -> dict:
+    """One top-level section of the ``KAREN_OPS_CONFIG`` file ({} when absent), checked to be a
+    mapping whose keys are all ``known`` (when given), so a misspelt setting is an error rather
+    than silently ignored."""
+    section = _load_config_file().get(name) or {}
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"the {name} section of {env(OPS_CONFIG)} must be a mapping")
+    unknown = sorted(set(section) - set(known)) if known is not None else []
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {name} setting(s) {', '.join(unknown)} in {env(OPS_CONFIG)}; "
+            f"known settings are {', '.join(sorted(known))}"
+        )
+    return section
 
 
 def _load_config_file() -> dict:

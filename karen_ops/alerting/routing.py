@@ -90,7 +90,7 @@ def default_routes() -> tuple[Route, ...]:
 
 def load_alerting_config() -> AlertingConfig:
     """The ``alerting`` section of the ``KAREN_OPS_CONFIG`` file, or the defaults."""
-    section = settings._load_config_file().get("alerting") or {}
+    section = settings.config_section("alerting")
     where = f"the alerting section of {settings.env(settings.OPS_CONFIG)}"
     return parse_alerting_config(section, where=where)
 

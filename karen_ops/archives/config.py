@@ -85,17 +85,7 @@ class ArchiveSettings:
 
 def load_archive_settings() -> ArchiveSettings:
     """The ``archives`` section of the ``KAREN_OPS_CONFIG`` file, over the defaults."""
-    section = settings._load_config_file().get(SECTION) or {}
-    if not isinstance(section, dict):
-        raise _invalid(f"the {SECTION} section must be a mapping")
-
-    known = {f.name for f in fields(ArchiveSettings)}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise _invalid(
-            f"unknown {SECTION} setting(s) {', '.join(unknown)}; "
-            f"known settings are {', '.join(sorted(known))}"
-        )
+    section = settings.config_section(SECTION, known=[f.name for f in fields(ArchiveSettings)])
 
     values: dict[str, object] = {}
     for name, value in section.items():
