@@ -130,7 +130,8 @@ def run_pipeline(
         stderr.seek(0)
         errors.append(stderr.read().decode(errors="replace"))
         stderr.close()
-    failed = [(c, code, err) for c, code, err in zip(commands, codes, errors) if code != 0]
+    outcomes = zip(commands, codes, errors, strict=True)
+    failed = [(argv, code, err) for argv, code, err in outcomes if code != 0]
     if failed:
         argv, code, err = failed[0]
         raise PipelineError(f"{argv[0]} exited with status {code}: {err.strip()[-2000:]}")
