@@ -1,9 +1,10 @@
 """Local servers for the health tests: HTTP endpoints that behave well or badly, a TLS server
-with a certificate of chosen expiry, and a Redis server with a password."""
+with a certificate of chosen expiry, and Redis servers with a password, plain or TLS only."""
 
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import shutil
 import socket
 import ssl
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -130,18 +132,64 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+REDIS_PASSWORD = "s3cret-pass"  # noqa: S105 - a throwaway password of a test server
+
+
 @contextmanager
 def redis_with_password(folder: Path) -> Iterator[str]:
     """A Redis server of the tests' own, requiring a password; yields its URL with it."""
+    port = free_port()
+    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
+    with _redis_server(folder, ["--port", str(port)], url):
+        yield url
+
+
+@dataclass(frozen=True)
+class TlsRedis:
+    """A TLS-only Redis: its URL (password included, no CA yet), the CA that signed its
+    certificate, and a CA that did not."""
+
+    url: str
+    ca: Path
+    other_ca: Path
+
+
+@contextmanager
+def redis_with_tls(folder: Path) -> Iterator[TlsRedis]:
+    """A Redis server of the tests' own that speaks only TLS and requires a password."""
+    ca, ca_key = make_ca(folder / "ca.pem", "karen test CA")
+    other_ca, _ = make_ca(folder / "other-ca.pem", "someone else's CA")
+    cert, key = make_server_certificate(folder, ca, ca_key)
+    port = free_port()
+    url = f"rediss://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
+    arguments = [
+        "--port",
+        "0",
+        "--tls-port",
+        str(port),
+        "--tls-cert-file",
+        str(cert),
+        "--tls-key-file",
+        str(key),
+        "--tls-ca-cert-file",
+        str(ca),
+        # Clients prove themselves with the password, not with a certificate.
+        "--tls-auth-clients",
+        "no",
+    ]
+    with _redis_server(folder, arguments, f"{url}?ssl_ca_certs={ca}"):
+        yield TlsRedis(url, ca, other_ca)
+
+
+@contextmanager
+def _redis_server(folder: Path, arguments: list[str], ready_url: str) -> Iterator[None]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    port = free_port()
     process = subprocess.Popen(
         [
             binary,
-            "--port",
-            str(port),
+            *arguments,
             "--bind",
             "127.0.0.1",
             "--dir",
@@ -151,21 +199,105 @@ def redis_with_password(folder: Path) -> Iterator[str]:
             "--appendonly",
             "no",
             "--requirepass",
-            "s3cret-pass",
+            REDIS_PASSWORD,
             "--maxmemory",
             "64mb",
         ],
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    url = f"redis://:s3cret-pass@127.0.0.1:{port}/0"
     try:
-        for _ in range(100):
-            try:
-                if redis.Redis.from_url(url, socket_timeout=1).ping():
-                    break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        yield url
+        _wait_for_ping(process, ready_url)
+        yield
     finally:
         process.terminate()
         process.wait(10)
+
+
+def _wait_for_ping(process: subprocess.Popen, url: str) -> None:
+    for _ in range(100):
+        if process.poll() is not None:
+            pytest.fail(f"redis-server exited with {process.returncode} before answering")
+        try:
+            if redis.Redis.from_url(url, socket_timeout=1).ping():
+                return
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    pytest.fail("redis-server did not answer PING within 5 seconds")
+
+
+def make_ca(path: Path, name: str) -> tuple[Path, ec.EllipticCurvePrivateKey]:
+    """A self-signed certificate authority written to ``path``; returns it and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path, key
+
+
+def make_server_certificate(
+    folder: Path, ca: Path, ca_key: ec.EllipticCurvePrivateKey
+) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost signed by ``ca``; returns cert and key."""
+    authority = x509.load_pem_x509_certificate(ca.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(authority.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "redis-cert.pem", folder / "redis-key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path

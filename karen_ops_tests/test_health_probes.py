@@ -7,13 +7,19 @@ import time
 import dagster as dg
 import pytest
 
-from karen_ops.health.checks import health_probes
+from karen_ops.health.definitions import build_definitions
 from karen_ops.health.probes import Verdict
 from karen_ops.health.resource import HealthSettingsResource
 from karen_ops.health.web import probe_http
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
-from karen_ops_tests.health_fixtures import http_server, redis_with_password
+from karen_ops.settings import ScheduleSettings
+from karen_ops_tests.health_fixtures import (
+    REDIS_PASSWORD,
+    http_server,
+    redis_with_password,
+    redis_with_tls,
+)
 
 TIMEOUT = 2.0
 
@@ -24,17 +30,19 @@ def password_redis(tmp_path_factory):
         yield url
 
 
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    with redis_with_tls(tmp_path_factory.mktemp("tls-redis")) as server:
+        yield server
+
+
 def _run_health_check(server, backend, frontend, redis_url=None, instance=None):
-    job = dg.define_asset_job(
-        "health_check",
-        selection=dg.AssetSelection.checks(health_probes),
-        executor_def=dg.in_process_executor,
-    )
-    names = ["karen_backend", "karen_frontend", "karen_postgres", "karen_redis", "karen_host"]
+    """Run the ``health_check`` job exactly as the code location defines it."""
+    domain = build_definitions(ScheduleSettings())
     defs = dg.Definitions(
-        assets=[dg.AssetSpec(name) for name in names],
-        asset_checks=[health_probes],
-        jobs=[job],
+        assets=domain.assets,
+        asset_checks=domain.asset_checks,
+        jobs=domain.jobs,
         resources={
             "health_settings": HealthSettingsResource(
                 backend_url=backend,
@@ -133,7 +141,7 @@ def test_nothing_listening_fails_with_the_setting_to_fix():
 def test_redis_with_password_answers_ping_and_a_wrong_password_fails_without_showing_it(
     service_server, password_redis
 ):
-    wrong = password_redis.replace("s3cret-pass", "wrong-pass")
+    wrong = password_redis.replace(REDIS_PASSWORD, "wrong-pass")
     with http_server("healthy") as web:
         good, _ = _run_health_check(service_server, web, web, redis_url=password_redis)
         bad, _ = _run_health_check(service_server, web, web, redis_url=wrong)
@@ -142,6 +150,68 @@ def test_redis_with_password_answers_ping_and_a_wrong_password_fails_without_sho
     failed = _evaluations(bad)[("karen_redis", "answers_ping")]
     assert not failed.passed
     assert failed.description.startswith("Redis at redis://127.0.0.1:")
-    assert "check KAREN_REDIS_URL" in failed.description
+    assert failed.description.endswith("; set the right password in KAREN_REDIS_URL")
     logged = " ".join(str(e) for e in bad.all_events)
     assert "wrong-pass" not in logged and "wrong-pass" not in failed.description
+
+
+def test_redis_over_tls_with_password_and_its_ca_answers_ping(service_server, tls_redis):
+    url = f"{tls_redis.url}?ssl_ca_certs={tls_redis.ca}"
+    with http_server("healthy") as web:
+        result, _ = _run_health_check(service_server, web, web, redis_url=url)
+
+    check = _evaluations(result)[("karen_redis", "answers_ping")]
+    assert check.passed, check.description
+    assert check.description.startswith("Redis answered PING in ")
+    assert check.metadata["server"].value == f"rediss://127.0.0.1:{_port(tls_redis.url)}/0"
+
+
+def test_redis_over_tls_with_a_wrong_password_fails_without_showing_it(service_server, tls_redis):
+    url = f"{tls_redis.url}?ssl_ca_certs={tls_redis.ca}".replace(REDIS_PASSWORD, "wrong-pass")
+    with http_server("healthy") as web:
+        result, _ = _run_health_check(service_server, web, web, redis_url=url)
+
+    check = _evaluations(result)[("karen_redis", "answers_ping")]
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.description == (
+        f"Redis at rediss://127.0.0.1:{_port(tls_redis.url)}/0 did not answer PING: it "
+        "refused the password (invalid username-password pair or user is disabled.); "
+        "set the right password in KAREN_REDIS_URL"
+    )
+    _assert_secret_nowhere(result, check, ["wrong-pass", REDIS_PASSWORD])
+
+
+def test_redis_certificate_from_an_untrusted_ca_fails_naming_the_ca_setting(
+    service_server, tls_redis
+):
+    url = f"{tls_redis.url}?ssl_ca_certs={tls_redis.other_ca}"
+    with http_server("healthy") as web:
+        result, _ = _run_health_check(service_server, web, web, redis_url=url)
+
+    check = _evaluations(result)[("karen_redis", "answers_ping")]
+    assert not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    prefix = (
+        f"Redis at rediss://127.0.0.1:{_port(tls_redis.url)}/0 did not answer PING: "
+        "its TLS certificate is not trusted ("
+    )
+    assert check.description.startswith(prefix), check.description
+    assert "CERTIFICATE_VERIFY_FAILED" in check.description
+    assert check.description.endswith(
+        "); name the CA file that signed it as ?ssl_ca_certs=/path/ca.pem in KAREN_REDIS_URL"
+    )
+    _assert_secret_nowhere(result, check, [REDIS_PASSWORD])
+
+
+def _port(url):
+    return url.rsplit(":", 1)[1].split("/")[0]
+
+
+def _assert_secret_nowhere(result, check, secrets):
+    logged = " ".join(str(e) for e in result.all_events)
+    shown = " ".join(f"{k}={v.value}" for k, v in check.metadata.items())
+    for secret in secrets:
+        assert secret not in logged
+        assert secret not in check.description
+        assert secret not in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ def probe_ping(redis: RedisResource, timeout_seconds: float) -> Probe:
     except redis_client.RedisError as exc:
         return Probe(
             Verdict.FAILED,
-            f"Redis at {redis.describe()} did not answer PING: {exc}; check {REDIS_URL}",
+            f"Redis at {redis.describe()} did not answer PING: {explain(exc)}",
             {"server": redis.describe(), "latency_ms": elapsed_ms(started)},
         )
     latency = elapsed_ms(started)
@@ -84,6 +85,33 @@ def probe_evictions(redis: RedisResource, timeout_seconds: float, previous: int 
             metadata,
         )
     return Probe(Verdict.HEALTHY, "no keys evicted since the last check", metadata)
+
+
+def explain(exc: redis_client.RedisError) -> str:
+    """Why Redis could not be used, and what in ``KAREN_REDIS_URL`` to change.
+
+    redis-py's messages name only host and port, never the password, so they may be shown.
+    """
+    cause = exc.__cause__
+    if isinstance(exc, redis_client.AuthenticationError):
+        return f"it refused the password ({exc}); set the right password in {REDIS_URL}"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (
+            f"its TLS certificate is not trusted ({cause.verify_message}, "
+            f"{cause.reason or 'CERTIFICATE_VERIFY_FAILED'}); name the CA file that signed it "
+            f"as ?ssl_ca_certs=/path/ca.pem in {REDIS_URL}"
+        )
+    if isinstance(cause, ssl.SSLError):
+        return (
+            f"the TLS handshake failed ({cause.reason or cause}); use rediss:// only for a "
+            f"server with a TLS port, redis:// otherwise, in {REDIS_URL}"
+        )
+    if isinstance(cause, FileNotFoundError):
+        return (
+            f"a TLS file it names could not be read ({cause.strerror}: {cause.filename}); "
+            f"fix ssl_ca_certs in {REDIS_URL}"
+        )
+    return f"{exc}; check {REDIS_URL}"
 
 
 @contextmanager
