@@ -43,12 +43,13 @@ def test_domain_offers_the_capacity_assets_jobs_and_schedules():
     }
 
 
-def test_growth_assets_backfill_a_range_in_a_single_run():
-    graph = _defs().get_repository_def().asset_graph
-    for name in GROWTH:
+def test_daily_assets_and_their_job_backfill_a_range_in_a_single_run():
+    defs = _defs()
+    graph = defs.get_repository_def().asset_graph
+    for name in ["capacity_snapshot", *GROWTH]:
         policy = graph.get(dg.AssetKey(name)).backfill_policy
         assert policy == dg.BackfillPolicy.single_run(), name
-    assert graph.get(dg.AssetKey("capacity_snapshot")).backfill_policy != (
+    assert defs.resolve_job_def("daily_capacity").backfill_policy == (
         dg.BackfillPolicy.single_run()
     )
 

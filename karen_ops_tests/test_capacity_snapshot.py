@@ -16,6 +16,8 @@ from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.redis import RedisResource
 from karen_ops_tests.capacity_fixtures import (
     LOCAL_REDIS,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
     add_chats,
     add_users,
     capacity_assets,
@@ -96,6 +98,25 @@ def test_snapshot_refuses_to_record_today_under_a_past_day(karen_db):
     )
     assert "the past cannot be observed afterwards; materialize the newest partition, " in message
     assert _yesterday() in message
+
+
+def test_snapshot_refuses_a_range_of_days(karen_db):
+    last = _yesterday()
+    first = (datetime.fromisoformat(last) - timedelta(days=6)).date().isoformat()
+    result = dg.materialize(
+        capacity_assets(),
+        selection=["capacity_snapshot"],
+        resources=capacity_resources(karen_db),
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    assert (
+        f"cannot record capacity snapshots for {first}...{last}: a snapshot observes the "
+        "platform once, now, and cannot fill a range of days; backfill the growth assets "
+        f"alone, and materialize capacity_snapshot for {last}"
+    ) in failure_message(result)
 
 
 def test_snapshot_without_redis_keeps_the_rest_and_marks_redis_unobserved(karen_db):

@@ -33,10 +33,12 @@ Counts = dict[str, SourceCounts]
 
 
 def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    # A year of days is one run and one statement per asset, not 365 runs. The snapshot shares
+    # the policy so that the daily_capacity job has one; it refuses any range itself.
+    single_run = dg.BackfillPolicy.single_run()
     growth = {
         "partitions_def": partitions,
-        # A year of days is one run and one statement per asset, not 365 runs.
-        "backfill_policy": dg.BackfillPolicy.single_run(),
+        "backfill_policy": single_run,
         "group_name": GROUP,
         "owners": OWNERS,
         "kinds": {"postgres"},
@@ -44,6 +46,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
 
     @dg.asset(
         partitions_def=partitions,
+        backfill_policy=single_run,
         group_name=GROUP,
         owners=OWNERS,
         kinds={"postgres", "redis"},
@@ -59,7 +62,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
     ) -> dg.MaterializeResult:
         now = datetime.now(UTC)
         try:
-            require_observable_day(partitions, context.partition_key, now)
+            day = require_observable_day(partitions, list(context.partition_keys), now)
             with connect(postgres.source(), setting=settings.DATABASE_URL) as conn:
                 conn.read_only = True
                 database = observe_database(
@@ -78,7 +81,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
             context.log.warning(f"capacity snapshot continues without Redis: {exc}")
             cache = None
         context.log.info(
-            f"capacity snapshot day={context.partition_key} database_bytes={database.size_bytes} "
+            f"capacity snapshot day={day} database_bytes={database.size_bytes} "
             f"disk_used_percent={host.disk_used_percent:.1f} "
             f"connections={database.connections}/{database.max_connections}"
         )

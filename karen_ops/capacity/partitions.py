@@ -57,9 +57,17 @@ def days_before(end: date, count: int) -> list[date]:
 
 
 def require_observable_day(
-    partitions: dg.DailyPartitionsDefinition, partition_key: str, now: datetime
-) -> None:
-    """Refuse to label observations of ``now`` with a day that is long over."""
+    partitions: dg.DailyPartitionsDefinition, partition_keys: list[str], now: datetime
+) -> str:
+    """The one day a snapshot taken ``now`` may be recorded under; refuse ranges and old days."""
+    if len(partition_keys) != 1:
+        raise CapacityError(
+            f"cannot record capacity snapshots for {partition_keys[0]}...{partition_keys[-1]}: "
+            f"a snapshot observes the platform once, now, and cannot fill a range of days; "
+            f"backfill the growth assets alone, and materialize capacity_snapshot for "
+            f"{last_complete_partition(partitions, now)}"
+        )
+    [partition_key] = partition_keys
     window = partitions.time_window_for_partition_key(partition_key)
     if now - window.end > SNAPSHOT_GRACE:
         raise CapacityError(
@@ -68,6 +76,7 @@ def require_observable_day(
             f"afterwards; materialize the newest partition, "
             f"{last_complete_partition(partitions, now)}"
         )
+    return partition_key
 
 
 def last_complete_partition(partitions: dg.TimeWindowPartitionsDefinition, now: datetime) -> str:
