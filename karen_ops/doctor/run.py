@@ -1,0 +1,39 @@
+"""Every check in order, streamed as they finish, and the exit status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from karen_ops.alerting.resource import AlertingResource
+from karen_ops.doctor.database import database_checks
+from karen_ops.doctor.instance import instance_checks
+from karen_ops.doctor.model import Finding
+from karen_ops.doctor.services import alerting_checks, check_redis
+from karen_ops.doctor.store import store_checks
+from karen_ops.resources.postgres import PostgresResource
+from karen_ops.resources.redis import RedisResource
+from karen_ops.resources.store import BackupStoreResource
+
+
+def wal_archiving_checks() -> list[Finding]:
+    """WAL archiving of the source server, checked by the point-in-time recovery domain."""
+    # TODO: call the point-in-time recovery domain's archiving checks here once it offers
+    # them; until then WAL archiving is not part of the doctor's report.
+    return []
+
+
+def sections() -> list[Callable[[], list[Finding]]]:
+    """The checks, in the order an operator fixes things: instance, database, store, rest."""
+    return [
+        instance_checks,
+        lambda: database_checks(PostgresResource()),
+        wal_archiving_checks,
+        lambda: store_checks(BackupStoreResource()),
+        lambda: [check_redis(RedisResource())],
+        lambda: alerting_checks(AlertingResource()),
+    ]
+
+
+def run_checks() -> Iterator[Finding]:
+    for section in sections():
+        yield from section()
