@@ -176,11 +176,18 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
         context: dg.AssetExecutionContext, security_settings: SecuritySettingsResource
     ) -> dg.MaterializeResult:
         s = security_settings.resolve()
-        python, python_note = updates.outdated_python_packages(s.application_python)
-        host, host_note = updates.pending_host_updates()
+        python, python_note = updates.outdated_python_packages(
+            s.application_python, s.python_index_args
+        )
+        host, host_note = updates.pending_host_updates(s.host_updates_command)
         context.log.info("pending updates python=%d host=%d", len(python), len(host))
+        for part, note in (("python", python_note), ("host", host_note)):
+            if note:
+                context.log.warning("pending updates part=%s not checked: %s", part, note)
         return dg.MaterializeResult(
             metadata={
+                "python_checked": python_note is None,
+                "host_checked": host_note is None,
                 "outdated_python_packages": len(python),
                 "host_updates": len(host),
                 "host_security_updates": sum(1 for u in host if u.security),

@@ -41,6 +41,11 @@ class SecuritySettings:
     failed_login_window_minutes: int = 5
     write_request_limit: int = 100
     application_python: str = "/opt/ai-karen/venv/bin/python"
+    # Empty: pip asks the index the application's environment is configured for.
+    python_index_args: list[str] = field(default_factory=list)
+    host_updates_command: list[str] = field(
+        default_factory=lambda: ["apt-get", "--simulate", "--quiet", "upgrade"]
+    )
 
 
 class SecuritySettingsResource(dg.ConfigurableResource):
@@ -68,6 +73,18 @@ class SecuritySettingsResource(dg.ConfigurableResource):
     application_python: str | None = Field(
         default=None,
         description="Python of the application's environment, for pending_updates.",
+    )
+    python_index_args: list[str] | None = Field(
+        default=None,
+        description="pip options saying where newer versions are looked up, e.g. "
+        "['--index-url', 'https://pypi.internal/simple'] or ['--no-index', '--find-links', "
+        "'/srv/wheels'] (default: none, the environment's own pip configuration). They are "
+        "visible in the process list: keep index credentials in that pip configuration.",
+    )
+    host_updates_command: list[str] | None = Field(
+        default=None,
+        description="Argument list printing the host's pending upgrades as apt-get does "
+        "(default ['apt-get', '--simulate', '--quiet', 'upgrade']); it must not install.",
     )
 
     def resolve(self) -> SecuritySettings:

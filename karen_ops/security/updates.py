@@ -12,6 +12,9 @@ from dataclasses import dataclass
 _PIP_TIMEOUT_SECONDS = 300
 _APT_TIMEOUT_SECONDS = 120
 
+# The host command runs with a fixed PATH, as cron would run it, not the run worker's own.
+_PATH = "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 @dataclass(frozen=True)
 class Outdated:
@@ -27,31 +30,34 @@ class HostUpdate:
     security: bool
 
 
-def outdated_python_packages(python: str) -> tuple[list[Outdated], str | None]:
-    """``pip list --outdated`` of ``python``'s environment; the second value says why the
-    list could not be made, when it could not."""
+def outdated_python_packages(
+    python: str, index_args: list[str]
+) -> tuple[list[Outdated], str | None]:
+    """``pip list --outdated`` of ``python``'s environment, asking the index ``index_args``
+    name; the second value says why the list could not be made, when it could not."""
     if shutil.which(python) is None:
         return [], f"no Python at {python}; set security.application_python"
+    command = [
+        python,
+        "-m",
+        "pip",
+        "list",
+        "--outdated",
+        "--format=json",
+        "--disable-pip-version-check",
+        *index_args,
+    ]
     try:
         completed = subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "list",
-                "--outdated",
-                "--format=json",
-                "--disable-pip-version-check",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=_PIP_TIMEOUT_SECONDS,
-            check=False,
+            command, capture_output=True, text=True, timeout=_PIP_TIMEOUT_SECONDS, check=False
         )
     except subprocess.TimeoutExpired:
         return [], f"pip list --outdated took over {_PIP_TIMEOUT_SECONDS} s"
     if completed.returncode != 0:
-        return [], f"pip list --outdated failed: {completed.stderr.strip()[-300:]}"
+        return [], (
+            f"pip list --outdated failed: {_last_line(completed.stderr)}; "
+            "check security.python_index_args"
+        )
     return parse_pip_outdated(completed.stdout), None
 
 
@@ -67,25 +73,32 @@ def parse_pip_outdated(output: str) -> list[Outdated]:
     ]
 
 
-def pending_host_updates() -> tuple[list[HostUpdate], str | None]:
-    """Upgrades ``apt-get --simulate upgrade`` would install, from the local package lists."""
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return [], "apt-get is not available on this host"
+def pending_host_updates(command: list[str]) -> tuple[list[HostUpdate], str | None]:
+    """Upgrades ``command`` (``apt-get --simulate upgrade``) says it would install, read from
+    the local package lists."""
+    shown = " ".join(command)
+    program = shutil.which(command[0], path=_PATH) if command else None
+    if program is None:
+        return [], f"{command[0] if command else '(no command)'} is not available on this host"
     try:
         completed = subprocess.run(
-            [apt, "--simulate", "--quiet", "upgrade"],
+            [program, *command[1:]],
             capture_output=True,
             text=True,
             timeout=_APT_TIMEOUT_SECONDS,
             check=False,
-            env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            env={"LC_ALL": "C", "PATH": _PATH},
         )
     except subprocess.TimeoutExpired:
-        return [], f"apt-get --simulate upgrade took over {_APT_TIMEOUT_SECONDS} s"
+        return [], f"{shown} took over {_APT_TIMEOUT_SECONDS} s"
     if completed.returncode != 0:
-        return [], f"apt-get --simulate upgrade failed: {completed.stderr.strip()[-300:]}"
+        return [], f"{shown} failed: {_last_line(completed.stderr)}"
     return parse_apt_simulation(completed.stdout), None
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][-300:] if lines else "no error output"
 
 
 def parse_apt_simulation(output: str) -> list[HostUpdate]:
