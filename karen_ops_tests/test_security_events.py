@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -124,6 +126,93 @@ def test_error_analysis_reports_types_hours_and_endpoints(tmp_path):
     assert "| TimeoutError | 2 |" in report and "| KeyError | 1 |" in report
     assert "| /api/chat | 2 |" in report
     assert "| 09:00 | 2 |" in report and "| 17:00 | 1 |" in report and "| 10:00 | 0 |" in report
+
+
+def _rotated(path, text, written):
+    """Write a rotation as logrotate leaves it, gzip-compressed when its name says so."""
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    os.utime(path, (written.timestamp(), written.timestamp()))
+
+
+def test_security_events_read_the_day_from_rotated_and_compressed_logs(tmp_path):
+    security, access = tmp_path / "security.log", tmp_path / "access.log"
+    morning = NOON - timedelta(hours=3)
+    # A burst of twelve failed logins cut in two by a rotation at 09:01:00.
+    burst = [_login("203.0.113.7", morning + timedelta(seconds=10 * i)) for i in range(12)]
+    day_before = [_login("203.0.113.8", morning - timedelta(days=1, seconds=i)) for i in range(12)]
+    _rotated(tmp_path / "security.log.2.gz", "".join(day_before + burst[:6]), morning)
+    _rotated(tmp_path / "security.log.1", "".join(burst[6:]) + "{broken\n", NOON)
+    # Last written before the day began: cannot hold its lines, and is never opened.
+    _rotated(tmp_path / "security.log.3.gz", "not gzip at all", morning - timedelta(days=1))
+    security.write_text(_login("198.51.100.9", NOON, event="login_success"))
+    writes = [_nginx("192.0.2.10", NOON, "POST", f"/api/messages/{i}") for i in range(101)]
+    _rotated(tmp_path / "access.log-20261121.gz", "".join(writes), NOON + timedelta(hours=12))
+    access.write_text(_nginx("192.0.2.66", NOON, "GET", "/x?id=1%27%20OR%20%271%27=%271"))
+
+    result = _materialize(
+        tmp_path, "security_events", security_log=str(security), access_log=str(access)
+    )
+
+    metadata = result.asset_materializations_for_node("security_events")[0].metadata
+    report = metadata["report"].value
+    assert metadata["findings"].value == 3
+    assert "| 203.0.113.7 | failed_logins | 12 | 09:00:00 | 09:01:50 |" in report
+    assert "203.0.113.8" not in report
+    assert "| 192.0.2.10 | write_burst | 101 |" in report
+    assert "| 192.0.2.66 | sql_injection | 1 |" in report
+    assert metadata["unparseable_lines"].value == 1
+    read = f"{security}.2.gz<br>{security}.1<br>{security}"
+    assert f"| {security} | 26 | 1 | {read} |" in report
+    assert f"| {access} | 102 | 0 | {access}-20261121.gz<br>{access} |" in report
+
+
+def test_error_analysis_counts_only_the_days_lines_of_every_rotation(tmp_path):
+    log = tmp_path / "error.log"
+
+    def error(at, kind):
+        return json.dumps({"timestamp": at, "error_type": kind, "endpoint": "/api/chat"}) + "\n"
+
+    _rotated(
+        tmp_path / "error.log.2.gz",
+        error("2026-11-19T23:59:59Z", "Old") + error("2026-11-20T00:00:00Z", "TimeoutError"),
+        NOON - timedelta(hours=11),
+    )
+    _rotated(tmp_path / "error.log.1", error("2026-11-20T13:00:00Z", "TimeoutError"), NOON)
+    log.write_text(error("2026-11-20T23:59:59Z", "KeyError") + error("2026-11-21T00:00:00Z", "New"))
+
+    result = _materialize(tmp_path, "error_analysis", error_log=str(log))
+
+    metadata = result.asset_materializations_for_node("error_analysis")[0].metadata
+    report = metadata["report"].value
+    assert metadata["errors"].value == 3
+    assert metadata["files_read"].value == f"{log}.2.gz\n{log}.1\n{log}"
+    assert "| TimeoutError | 2 |" in report and "| KeyError | 1 |" in report
+    assert "Old" not in report and "New" not in report
+    assert "| 00:00 | 1 |" in report and "| 13:00 | 1 |" in report and "| 23:00 | 1 |" in report
+
+
+def test_damaged_compressed_rotation_fails_naming_the_file(tmp_path):
+    log = tmp_path / "error.log"
+    log.write_text("")
+    _rotated(tmp_path / "error.log.2.gz", "", NOON)
+    damaged = tmp_path / "error.log.2.gz"
+    damaged.write_bytes(gzip.compress(b'{"timestamp": "2026-11-20T01:00:00Z"}\n' * 50)[:40])
+
+    defs = build_definitions(ScheduleSettings())
+    assets = [a for a in defs.assets if a.key.to_user_string() == "error_analysis"]
+    result = dg.materialize(
+        assets,
+        partition_key=DAY,
+        resources={"security_settings": SecuritySettingsResource(error_log=str(log))},
+        raise_on_error=False,
+    )
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.cause.message
+    assert f"could not read log {damaged}: " in message
+    assert "set error_log in the security section" in message
 
 
 def test_ordinary_paths_with_sql_words_are_not_attacks():

@@ -159,6 +159,7 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(
             metadata={
                 "errors": len(records),
+                "files_read": "\n".join(stats.files),
                 "unparseable_lines": stats.unparseable,
                 "unparseable_examples": "\n".join(stats.examples) or "none",
                 "report": dg.MetadataValue.md(error_log.error_markdown(summary)),

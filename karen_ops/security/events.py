@@ -37,9 +37,10 @@ class Finding:
 
 @dataclass
 class LogStats:
-    """How much of one log file could be read."""
+    """How much of one configured log, with its rotations, could be read."""
 
     path: str
+    files: list[str] = field(default_factory=list)  # the log and the rotations read
     lines: int = 0
     unparseable: int = 0
     examples: list[str] = field(default_factory=list)
@@ -123,10 +124,15 @@ def findings_markdown(findings: list[Finding], stats: list[LogStats]) -> str:
         )
     if not findings:
         lines.append("| (none) | | | | | |")
-    lines += ["", "| log | lines | unparseable | examples |", "|---|---:|---:|---|"]
+    lines += [
+        "",
+        "| log | lines | unparseable | files read | examples |",
+        "|---|---:|---:|---|---|",
+    ]
     for s in stats:
         examples = "<br>".join(f"`{_cell(e)}`" for e in s.examples) or ""
-        lines.append(f"| {s.path} | {s.lines} | {s.unparseable} | {examples} |")
+        files = "<br>".join(_cell(f) for f in s.files)
+        lines.append(f"| {s.path} | {s.lines} | {s.unparseable} | {files} | {examples} |")
     return "\n".join(lines)
 
 
