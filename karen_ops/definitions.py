@@ -7,6 +7,7 @@ import dagster as dg
 from karen_ops.alerting.definitions import build_definitions as alerting
 from karen_ops.archives.definitions import build_definitions as archives
 from karen_ops.backups.definitions import build_definitions as backups
+from karen_ops.capacity.definitions import build_definitions as capacity
 from karen_ops.health.definitions import build_definitions as health
 from karen_ops.maintenance.definitions import build_definitions as maintenance
 from karen_ops.resources.postgres import PostgresResource
@@ -24,6 +25,7 @@ defs = dg.Definitions.merge(
     backups(_schedules, _fleet),
     archives(_schedules),
     maintenance(_schedules, _fleet),
+    capacity(_schedules),
     health(_schedules),
     security(_schedules),
     alerting(_schedules),

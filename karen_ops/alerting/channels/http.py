@@ -13,11 +13,14 @@ import random
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from types import ModuleType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-
 from karen_ops.alerting.errors import DeliveryError
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,8 @@ def post_json(
     reason = "not tried"
     for attempt in range(1, policy.attempts + 1):
         try:
-            response = requests.post(url, json=payload, timeout=TIMEOUT_SECONDS)
-        except requests.RequestException as exc:
+            response = _requests().post(url, json=payload, timeout=TIMEOUT_SECONDS)
+        except _requests().RequestException as exc:
             reason = f"{type(exc).__name__}"
             wait = _backoff(policy, attempt)
         else:
@@ -97,3 +100,10 @@ def _retry_after(response: requests.Response, policy: RetryPolicy) -> float | No
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), policy.max_wait_seconds)
+
+
+def _requests() -> ModuleType:
+    # Imported on first use: loading the code location need not pay a third of a second for it.
+    import requests
+
+    return requests
