@@ -144,6 +144,16 @@ def redis_with_password(folder: Path) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def redis_that_evicts(folder: Path) -> Iterator[str]:
+    """A Redis server of the tests' own with a 2 MB limit that evicts the least used keys."""
+    port = free_port()
+    url = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0"
+    limits = ["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"]
+    with _redis_server(folder, ["--port", str(port), *limits], url):
+        yield url
+
+
 @dataclass(frozen=True)
 class TlsRedis:
     """A TLS-only Redis: its URL (password included, no CA yet), the CA that signed its
@@ -200,8 +210,7 @@ def _redis_server(folder: Path, arguments: list[str], ready_url: str) -> Iterato
             "no",
             "--requirepass",
             REDIS_PASSWORD,
-            "--maxmemory",
-            "64mb",
+            *(["--maxmemory", "64mb"] if "--maxmemory" not in arguments else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -9,16 +9,23 @@ from datetime import timedelta
 import dagster as dg
 import psycopg
 import pytest
+import redis
 
 from karen_ops.health.definitions import build_definitions
 from karen_ops.health.resource import HealthSettingsResource
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
 from karen_ops.settings import ScheduleSettings
-from karen_ops_tests.health_fixtures import free_port, http_server, make_certificate, tls_server
+from karen_ops_tests.health_fixtures import (
+    free_port,
+    http_server,
+    make_certificate,
+    redis_that_evicts,
+    tls_server,
+)
 
 
-def _defs(server, **settings):
+def _defs(server, redis_url=None, **settings):
     domain = build_definitions(ScheduleSettings())
     return dg.Definitions(
         assets=domain.assets,
@@ -29,7 +36,7 @@ def _defs(server, **settings):
                 probe_timeout_seconds=2.0, disk_percent=100.0, memory_percent=100.0, **settings
             ),
             "postgres": PostgresResource(database_url=server.url("postgres")),
-            "redis": RedisResource(),
+            "redis": RedisResource(url=redis_url),
         },
     )
 
@@ -115,16 +122,41 @@ def test_long_running_query_and_crowded_connections_warn(service_server):
     assert connections.metadata["connections"].value >= 1
 
 
-def test_redis_evictions_are_counted_from_the_previous_check(service_server):
-    instance = dg.DagsterInstance.ephemeral()
-    defs = _defs(service_server)
-    first = _run(defs, "health_check_hourly", instance)[("karen_redis", "no_evictions")]
-    second = _run(defs, "health_check_hourly", instance)[("karen_redis", "no_evictions")]
+def _fill(url, prefix, count):
+    """Write ``count`` 20 kB values; returns how many keys Redis evicted meanwhile."""
+    client = redis.Redis.from_url(url)
+    try:
+        before = client.info("stats")["evicted_keys"]
+        for i in range(count):
+            client.set(f"{prefix}:{i}", b"x" * 20_000)
+        return client.info("stats")["evicted_keys"] - before
+    finally:
+        client.close()
 
-    evicted = first.metadata["evicted_keys"].value
-    assert first.metadata["evicted_since_last_check"].value == evicted
-    assert second.metadata["evicted_since_last_check"].value == 0
-    assert second.passed
+
+def test_redis_evictions_warn_once_then_count_only_new_ones(service_server, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    with redis_that_evicts(tmp_path) as url:
+        defs = _defs(service_server, redis_url=url)
+        first_evicted = _fill(url, "first", 300)
+        first = _run(defs, "health_check_hourly", instance)[("karen_redis", "no_evictions")]
+        quiet = _run(defs, "health_check_hourly", instance)[("karen_redis", "no_evictions")]
+        later_evicted = _fill(url, "later", 100)
+        later = _run(defs, "health_check_hourly", instance)[("karen_redis", "no_evictions")]
+
+    assert first_evicted > 0 and later_evicted > 0
+    assert not first.passed
+    assert first.severity == dg.AssetCheckSeverity.WARN
+    assert first.metadata["evicted_since_last_check"].value == first_evicted
+    assert quiet.passed, quiet.description
+    assert quiet.metadata["evicted_since_last_check"].value == 0
+    assert quiet.metadata["evicted_keys"].value == first_evicted
+    assert not later.passed
+    assert later.metadata["evicted_since_last_check"].value == later_evicted
+    assert later.description.startswith(
+        f"Redis at redis://127.0.0.1:{url.rsplit(':', 1)[1].split('/')[0]}/0 evicted "
+        f"{later_evicted:,} key(s) since the last check"
+    )
 
 
 def test_daily_report_gives_uptime_and_failure_times_from_the_check_history(service_server):

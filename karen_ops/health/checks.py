@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecordStatus,
+)
 
 from karen_ops.health import cache, database, host, web
 from karen_ops.health.probes import Probe, Verdict, run_concurrently
@@ -28,6 +31,9 @@ FIVE_MINUTE_CHECKS = {
     ("karen_host", "disk_below_threshold"): "Every watched mount point is under the disk limit.",
     ("karen_host", "memory_below_threshold"): "Memory use is under the limit.",
 }
+
+# Earlier evaluations searched for the last eviction count (a day of hourly checks).
+_EARLIER_EVALUATIONS = 24
 
 HOURLY_CHECKS = {
     ("karen_postgres", "connections_below_limit"): "Client connections are under the share "
@@ -174,10 +180,19 @@ def _result(
 def _last_metadata_int(
     context: dg.AssetCheckExecutionContext, key: tuple[str, str], name: str
 ) -> int | None:
-    """A number from the newest earlier evaluation of a check, or None if there is none."""
+    """A number from the newest finished evaluation of a check that recorded it, or None.
+
+    The newest record is this run's own planned evaluation, so only finished ones are read;
+    a few are looked at because an evaluation whose probe failed carries no number.
+    """
     check_key = dg.AssetCheckKey(dg.AssetKey(key[0]), key[1])
     records = context.instance.event_log_storage.get_asset_check_execution_history(
-        check_key, limit=1
+        check_key,
+        limit=_EARLIER_EVALUATIONS,
+        status={
+            AssetCheckExecutionRecordStatus.SUCCEEDED,
+            AssetCheckExecutionRecordStatus.FAILED,
+        },
     )
     for record in records:
         evaluation = record.event.dagster_event.event_specific_data if record.event else None
