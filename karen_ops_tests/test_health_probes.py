@@ -7,6 +7,7 @@ import time
 import dagster as dg
 import pytest
 
+from karen_ops.health.cache import probe_evictions, probe_memory
 from karen_ops.health.definitions import build_definitions
 from karen_ops.health.probes import Verdict
 from karen_ops.health.resource import HealthSettingsResource
@@ -215,3 +216,20 @@ def _assert_secret_nowhere(result, check, secrets):
         assert secret not in logged
         assert secret not in check.description
         assert secret not in shown
+
+
+def test_hourly_redis_probes_read_info_over_tls_and_explain_an_untrusted_certificate(tls_redis):
+    trusted = RedisResource(url=f"{tls_redis.url}?ssl_ca_certs={tls_redis.ca}")
+    untrusted = RedisResource(url=f"{tls_redis.url}?ssl_ca_certs={tls_redis.other_ca}")
+
+    memory = probe_memory(trusted, TIMEOUT, 0.9)
+    assert memory.verdict is Verdict.HEALTHY, memory.detail
+    assert memory.metadata["maxmemory_bytes"] == 64 * 1024 * 1024
+    with pytest.raises(ConnectionError) as raised:
+        probe_evictions(untrusted, TIMEOUT, None)
+    message = str(raised.value)
+    assert message.startswith(
+        f"could not read INFO stats from Redis at rediss://127.0.0.1:{_port(tls_redis.url)}/0: "
+        "its TLS certificate is not trusted ("
+    )
+    assert REDIS_PASSWORD not in message

@@ -36,8 +36,7 @@ def probe_ping(redis: RedisResource, timeout_seconds: float) -> Probe:
 
 def probe_memory(redis: RedisResource, timeout_seconds: float, ratio: float) -> Probe:
     """WARN when used memory passes ``ratio`` of ``maxmemory``, or with no limit at all."""
-    with _client(redis, timeout_seconds) as client:
-        memory = client.info("memory")
+    memory = _info(redis, timeout_seconds, "memory")
     used = int(memory["used_memory"])
     limit = int(memory.get("maxmemory", 0))
     policy = str(memory.get("maxmemory_policy", "unknown"))
@@ -72,8 +71,7 @@ def probe_evictions(redis: RedisResource, timeout_seconds: float, previous: int 
     ``evicted_keys`` counts from the server's start; a count below ``previous`` means Redis
     restarted, so the whole count is new.
     """
-    with _client(redis, timeout_seconds) as client:
-        stats = client.info("stats")
+    stats = _info(redis, timeout_seconds, "stats")
     evicted = int(stats.get("evicted_keys", 0))
     new = evicted - previous if previous is not None and evicted >= previous else evicted
     metadata = {"evicted_keys": evicted, "evicted_since_last_check": new}
@@ -112,6 +110,16 @@ def explain(exc: redis_client.RedisError) -> str:
             f"fix ssl_ca_certs in {REDIS_URL}"
         )
     return f"{exc}; check {REDIS_URL}"
+
+
+def _info(redis: RedisResource, timeout_seconds: float, section: str) -> dict:
+    try:
+        with _client(redis, timeout_seconds) as client:
+            return client.info(section)
+    except redis_client.RedisError as exc:
+        raise ConnectionError(
+            f"could not read INFO {section} from Redis at {redis.describe()}: {explain(exc)}"
+        ) from exc
 
 
 @contextmanager

@@ -22,7 +22,8 @@ class RedisResource(dg.ConfigurableResource):
     url: str | None = Field(
         default=None,
         description="redis:// or rediss:// URL, password included if any (default: "
-        f"$KAREN_REDIS_URL, else {DEFAULT_URL}).",
+        f"$KAREN_REDIS_URL, else {DEFAULT_URL}). For TLS with a private CA, name its file in "
+        "the query: rediss://:password@host:6380/0?ssl_ca_certs=/etc/ssl/karen-ca.pem.",
     )
     key_prefix: str = Field(
         default="karen-ops:",
