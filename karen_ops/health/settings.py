@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import yaml
 
 from karen_ops import settings
-from karen_ops.errors import ConfigurationError
 
 BACKEND_URL = "KAREN_BACKEND_URL"
 FRONTEND_URL = "KAREN_FRONTEND_URL"
@@ -63,28 +59,5 @@ def resolve_health_settings(overrides: dict[str, object]) -> HealthSettings:
 
 
 def _file_section() -> dict[str, object]:
-    path = settings.env(settings.OPS_CONFIG)
-    if path is None:
-        return {}
-    try:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise ConfigurationError(
-            f"could not read settings file {path}: {exc.strerror}; "
-            f"fix or unset {settings.OPS_CONFIG}"
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"settings file {path} is not valid YAML: {exc}") from exc
-    section = loaded.get(SECTION) if isinstance(loaded, dict) else None
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ConfigurationError(f"the {SECTION} section of {path} must be a mapping")
-    known = {f.name for f in dataclasses.fields(HealthSettings)}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown {SECTION} setting(s) {', '.join(unknown)} in {path}; "
-            f"known settings are {', '.join(sorted(known))}"
-        )
-    return section
+    known = [f.name for f in dataclasses.fields(HealthSettings)]
+    return settings.config_section(SECTION, known=known)
