@@ -27,7 +27,6 @@ def build_capacity_jobs(
     daily_job = dg.define_asset_job(
         name="daily_capacity",
         selection=dg.AssetSelection.assets(*DAILY_ASSETS),
-        partitions_def=daily,
         description="Record the day that just ended: capacity snapshot and growth counts.",
         # The snapshot reads the database; keep it off the database while a backup runs.
         tags={DATABASE_TAG: PRIMARY_DATABASE},
@@ -35,7 +34,6 @@ def build_capacity_jobs(
     weekly_job = dg.define_asset_job(
         name="weekly_capacity_report",
         selection=dg.AssetSelection.assets("capacity_report"),
-        partitions_def=weekly,
         description="Chart, forecast and judge the scaling triggers for the week that ended.",
     )
 
