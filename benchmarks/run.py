@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace, server: str, work: Path) -> Results:
         _say("running benchmarks/growth_backfill.py")
         results.growth = run_growth_backfill(server, args.growth_users, repeat)
     _say("timing the cold load of karen_ops.definitions")
-    results.definitions = scenarios.definitions_load(max(5, repeat))
+    results.definitions = scenarios.definitions_load(args.definitions_runs)
     load.append(_load_average())
     results.load_average = load
     return results
@@ -179,6 +179,9 @@ def _parser() -> argparse.ArgumentParser:
         help="skip the alternative compression settings and restore parallelism",
     )
     parser.add_argument("--growth-users", type=int, default=20_000)
+    parser.add_argument(
+        "--definitions-runs", type=int, default=7, help="fresh interpreters loading definitions"
+    )
     parser.add_argument("--bin-dir", default=None, help="folder with pg_dump and pg_restore")
     parser.add_argument("--work-dir", default=None, help="where dumps go (default: $TMPDIR)")
     parser.add_argument(
