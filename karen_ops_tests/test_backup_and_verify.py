@@ -27,7 +27,7 @@ def test_chinook_is_backed_up_and_verified_with_exact_counts(server, chinook, st
     assert manifest.pg_dump_version.split(".")[0] == str(server.major)
     assert all(e.passed for e in result.get_asset_check_evaluations())
     assert len(result.get_asset_check_evaluations()) == 5
-    assert not [db for db in server.databases() if db.startswith(SCRATCH_PREFIX)]
+    assert not [db for db in server.databases() if db.startswith(SCRATCH_PREFIX + chinook.dbname)]
 
 
 def test_backup_metadata_shows_size_checksum_duration_and_location(chinook, store, yesterday):

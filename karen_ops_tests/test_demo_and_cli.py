@@ -55,7 +55,7 @@ def test_dagster_cli_backs_up_and_verifies_chinook(chinook, tmp_path, yesterday,
     archive = store / manifest["archive_key"]
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == manifest["sha256"]
     assert manifest["inventory"]["row_counts"] == exact_row_counts(chinook)
-    assert not [db for db in server.databases() if db.startswith("karen_verify_")]
+    assert not [db for db in server.databases() if db.startswith("karen_verify_" + chinook.dbname)]
 
 
 def test_dagster_cli_against_a_missing_database_names_it_and_stores_nothing(

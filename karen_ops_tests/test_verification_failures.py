@@ -39,7 +39,7 @@ def test_tampered_archive_fails_checksum_and_is_never_restored(server, chinook, 
     assert checks["checksum_matches"].metadata["expected_sha256"].value == manifest.sha256
     assert not checks["restore_succeeded"].passed
     assert "not attempted" in checks["restore_succeeded"].description
-    assert not [db for db in server.databases() if db.startswith("karen_verify_")]
+    assert not [db for db in server.databases() if db.startswith("karen_verify_" + chinook.dbname)]
 
 
 def test_restore_missing_rows_fails_row_counts_match_naming_the_table(chinook, store, yesterday):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from karen_ops.backups.compare import Mismatch, row_count_mismatches, sequence_mismatches
+from karen_ops.backups.manifest import Inventory
 from karen_ops.backups.verify import Verification
 
 VERIFICATION = dg.AssetKey("backup_verification")
@@ -30,8 +33,12 @@ def check_results(result: Verification) -> list[dg.AssetCheckResult]:
     return [
         _checksum(result),
         _restore(result),
-        _mismatch_check("row_counts_match", result, row_count_mismatches),
-        _mismatch_check("sequence_values_match", result, sequence_mismatches),
+        _mismatch_check(
+            "row_counts_match", result, row_count_mismatches, lambda i: len(i.row_counts)
+        ),
+        _mismatch_check(
+            "sequence_values_match", result, sequence_mismatches, lambda i: len(i.sequences)
+        ),
         _large_objects(result),
     ]
 
@@ -71,10 +78,16 @@ def _restore(result: Verification) -> dg.AssetCheckResult:
     )
 
 
-def _mismatch_check(name: str, result: Verification, compare) -> dg.AssetCheckResult:
+def _mismatch_check(
+    name: str,
+    result: Verification,
+    compare: Callable[[Inventory, Inventory], list[Mismatch]],
+    compared: Callable[[Inventory], int],
+) -> dg.AssetCheckResult:
     if result.restored is None:
         return _not_compared(name, result)
-    mismatches: list[Mismatch] = compare(result.manifest.inventory, result.restored)
+    expected = result.manifest.inventory
+    mismatches = compare(expected, result.restored)
     listed = "; ".join(str(m) for m in mismatches[:_LISTED])
     if len(mismatches) > _LISTED:
         listed += f"; and {len(mismatches) - _LISTED} more"
@@ -83,14 +96,10 @@ def _mismatch_check(name: str, result: Verification, compare) -> dg.AssetCheckRe
         passed=not mismatches,
         description=f"{len(mismatches)} differ: {listed}" if mismatches else None,
         metadata={
-            "compared": len(
-                result.manifest.inventory.row_counts
-                if name == "row_counts_match"
-                else result.manifest.inventory.sequences
-            ),
+            "compared": compared(expected),
             "mismatched": len(mismatches),
             "mismatches": listed or "none",
-            "rows_expected": result.manifest.inventory.total_rows,
+            "rows_expected": expected.total_rows,
             "rows_restored": result.restored.total_rows,
         },
     )
