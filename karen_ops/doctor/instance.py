@@ -14,6 +14,8 @@ from karen_ops.errors import KarenOpsError
 
 DAGSTER_HOME = "DAGSTER_HOME"
 INSTANCE_FILE = "dagster.yaml"
+# The variable deploy/dagster.postgres.yaml reads its storage URL from.
+PG_URL = "DAGSTER_PG_URL"
 
 
 def instance_checks() -> list[Finding]:
@@ -50,6 +52,14 @@ def check_instance() -> Finding:
             f"{config} does not open: {type(exc).__name__}: {_first_line(exc)}",
             "fix the storage settings (and their environment variables) in dagster.yaml, then "
             "run `dagster instance migrate`",
+        )
+    pg_url = os.environ.get(PG_URL, "")
+    if pg_url.startswith(("postgresql://", "postgres://")):
+        return warn(
+            item,
+            f"{config} ({storage}): {PG_URL} names no driver, so SQLAlchemy picks psycopg 3, "
+            "with which dagster-postgres fails to record run events",
+            f"start {PG_URL} with postgresql+psycopg2://",
         )
     if not _limits_databases(loaded):
         return warn(
