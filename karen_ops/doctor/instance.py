@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from pathlib import Path
 
 import yaml
@@ -74,8 +75,11 @@ def check_instance() -> Finding:
 def check_code_location() -> Finding:
     item = "code location"
     try:
-        module = importlib.import_module("karen_ops.definitions")
-        repository = module.defs.get_repository_def()
+        with warnings.catch_warnings():
+            # Dagster's beta and preview notices are for developers, not the doctor's report.
+            warnings.simplefilter("ignore")
+            module = importlib.import_module("karen_ops.definitions")
+            repository = module.defs.get_repository_def()
     except KarenOpsError as exc:
         detail = f"karen_ops.definitions does not load: {exc}"
         return fail(item, detail, f"fix the file named by {settings.OPS_CONFIG}")
