@@ -180,3 +180,20 @@ def test_unfinished_uploads_older_than_a_day_are_removed(tmp_path):
     assert not list(store.list_keys(stale_folder))
     assert list(store.list_keys(fresh_folder))
     assert store.incomplete_uploads() == []
+
+
+def test_security_logs_are_kept_a_year_and_other_logs_a_month(tmp_path):
+    store = FileStore(tmp_path)
+    for kind in ("logs", "security_logs"):
+        for age in (20, 200, 400):
+            _backup(store, NOW - timedelta(days=age), name="web-1", kind=kind)
+    config = RetentionConfig(daily=0, weekly=0, monthly=0)
+
+    decisions = plan_retention(list_backups(store), config, NOW)
+
+    kept = sorted(
+        (d.entry.kind, (NOW - d.entry.created_at).days)
+        for d in decisions
+        if d.action is Action.KEEP
+    )
+    assert kept == [("logs", 20), ("security_logs", 20), ("security_logs", 200)]

@@ -78,13 +78,27 @@ def build_archive_assets(
         if not selection.sources:
             context.log.info("no rotated logs to archive; nothing stored")
             return dg.MaterializeResult(metadata=nothing_to_archive_metadata(selection.missing))
-        result = _take(context, store, ArchiveKind.LOGS, config, selection)
-        removal = remove_archived_logs(result.files, result.read_back, context.log)
-        return dg.MaterializeResult(
-            metadata={**archive_metadata(result, store), **removal_metadata(removal)}
-        )
+        metadata: dict[str, object] = {}
+        # Security logs go to an archive of their own: retention keeps them for a year.
+        for kind, part in _split_security_logs(selection):
+            result = _take(context, store, kind, config, part)
+            removal = remove_archived_logs(result.files, result.read_back, context.log)
+            prefix = "" if kind is ArchiveKind.LOGS else f"{kind.value}_"
+            shown = {**archive_metadata(result, store), **removal_metadata(removal)}
+            metadata.update({prefix + key: value for key, value in shown.items()})
+        return dg.MaterializeResult(metadata=metadata)
 
     return [config_backup, application_backup, log_archive]
+
+
+def _split_security_logs(selection: Selection) -> list[tuple[ArchiveKind, Selection]]:
+    security = [s for s in selection.sources if s.path.name.startswith("security")]
+    others = [s for s in selection.sources if not s.path.name.startswith("security")]
+    parts = [
+        (ArchiveKind.LOGS, Selection(others, selection.missing, selection.excluded)),
+        (ArchiveKind.SECURITY_LOGS, Selection(security, [], [])),
+    ]
+    return [(kind, part) for kind, part in parts if part.sources]
 
 
 def _config_selection(config: ArchiveSettings) -> Selection:
@@ -108,6 +122,7 @@ _SETTINGS = {
     ArchiveKind.CONFIG: f"{SECTION}.config_paths",
     ArchiveKind.APPLICATION: f"{SECTION}.application_paths",
     ArchiveKind.LOGS: f"{SECTION}.log_paths",
+    ArchiveKind.SECURITY_LOGS: f"{SECTION}.log_paths",
 }
 
 

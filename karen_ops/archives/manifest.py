@@ -28,6 +28,7 @@ class ArchiveKind(enum.Enum):
     CONFIG = "config"  # configuration files and the certificate, daily
     APPLICATION = "application"  # the application folder without rebuildable parts, weekly
     LOGS = "logs"  # rotated logs, weekly; the local copies go once the archive is verified
+    SECURITY_LOGS = "security_logs"  # rotated security logs: kept a year, not a month
 
     @property
     def object_name(self) -> str:
