@@ -87,13 +87,15 @@ def server_user() -> ServerUser:
 
 
 @pytest.fixture(scope="session")
-def karen_ops_argv(server_user: ServerUser, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def karen_ops_argv(server_user: ServerUser) -> Iterator[list[str]]:
     """How the server user runs this test run's karen-ops: its own script, else a shim."""
     script = Path(sys.executable).parent / "karen-ops"
     if server_user.run([str(script), "wal-push", "--help"]).returncode == 0:
-        return [str(script)]
+        yield [str(script)]
+        return
     if server_user.run([sys.executable, "-c", "import karen_ops.pitr"]).returncode == 0:
-        return [sys.executable, "-m", "karen_ops.pitr"]
+        yield [sys.executable, "-m", "karen_ops.pitr"]
+        return
     # The interpreter lives where the server user may not look (e.g. under /root): run the
     # same packages with a system Python of the same version.
     system_python = shutil.which(
@@ -113,7 +115,8 @@ def karen_ops_argv(server_user: ServerUser, tmp_path_factory: pytest.TempPathFac
     probe = server_user.run([*argv, "wal-push", "--help"])
     if probe.returncode != 0:
         pytest.skip(f"the server user cannot run karen-ops: {probe.stderr.strip()[-300:]}")
-    return argv
+    yield argv
+    shutil.rmtree(shim, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -261,7 +264,8 @@ def private_folder(user: ServerUser, prefix: str) -> Path:
 
 @pytest.fixture
 def server_folder(server_user: ServerUser) -> Iterator[Path]:
-    """An empty folder the server user owns, removed afterwards."""
+    """An empty folder the server user owns (a store root its wal-push can write), removed
+    afterwards."""
     folder = private_folder(server_user, "karen-pitr-store-")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)

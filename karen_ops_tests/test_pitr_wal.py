@@ -132,7 +132,7 @@ def test_server_archives_every_switched_segment_through_wal_push(
     backend: str, request: pytest.FixtureRequest, private_server_factory, tmp_path
 ) -> None:
     if backend == "folder":
-        url = (request.getfixturevalue("server_folder") / "store").as_uri()
+        url = request.getfixturevalue("server_folder").as_uri()
         env = {"KAREN_BACKUP_URL": url, "KAREN_PITR_CLUSTER": "karen-test"}
     else:
         endpoint = request.getfixturevalue("s3_env")
