@@ -9,6 +9,7 @@ from pathlib import Path
 
 from karen_ops import settings
 from karen_ops.backups.commands import add_commands as backup_commands
+from karen_ops.doctor.commands import add_commands as doctor_commands
 from karen_ops.errors import KarenOpsError
 from karen_ops.security.commands import add_commands as security_commands
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     stop.set_defaults(command=_stop)
 
     backup_commands(commands)
+    doctor_commands(commands)
     security_commands(commands)
     return parser
 

@@ -192,11 +192,6 @@ def test_schedule_tick_launches_a_nightly_backup_run(dagster: Dagster):
     assert {"key": "karen-ops/database", "value": "primary"} in runs[0]["tags"]
 
 
-# TODO: drop the mark once capacity_report declares BackfillPolicy.single_run(); strict, so
-# the test fails as soon as the policy lands, as a reminder to remove it.
-@pytest.mark.xfail(
-    strict=True, reason="capacity_report has no backfill policy: a backfill runs once per week"
-)
 def test_capacity_report_backfill_over_four_weeks_runs_as_one_run(dagster: Dagster):
     node = dagster.graphql(ASSET_NODE, path=["capacity_report"])["assetNodeOrError"]
     if node["__typename"] != "AssetNode":

@@ -12,7 +12,7 @@ from karen_ops.capacity.report import (
 )
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.errors import KarenOpsError
-from karen_ops.resources.store import BackupStoreResource
+from karen_ops.resources.store import BackupStore, BackupStoreResource
 
 GROUP = "capacity"
 DAILY_INPUTS = ["capacity_snapshot", "user_growth", "daily_active_users", "chat_activity"]
@@ -21,6 +21,7 @@ DAILY_INPUTS = ["capacity_snapshot", "user_growth", "daily_active_users", "chat_
 def build_report_asset(weekly: dg.WeeklyPartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=weekly,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[dg.AssetKey(name) for name in DAILY_INPUTS],
         group_name=GROUP,
         owners=["team:platform-ops"],
@@ -34,37 +35,54 @@ def build_report_asset(weekly: dg.WeeklyPartitionsDefinition) -> dg.AssetsDefini
         capacity: CapacityResource,
         backup_store: BackupStoreResource,
     ) -> dg.MaterializeResult:
-        window = weekly.time_window_for_partition_key(context.partition_key)
-        history = load_history(context.instance, window.end.date())
-        report = build_report(
-            context.partition_key,
-            history,
-            disk_threshold_percent=capacity.disk_threshold_percent,
-            database_size_limit_bytes=capacity.database_size_limit_gib * GIB,
-        )
         try:
             store = backup_store.open()
-            key = write_report(report, store)
         except KarenOpsError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        size, disk = report.forecasts
-        context.log.info(
-            f"capacity report week={report.week} stored={key} "
-            f"database_crossing={size.crossing} disk_crossing={disk.crossing}"
-        )
-        metadata: dict[str, object] = {
-            "report": dg.MetadataValue.md(render_markdown(report, inline_charts=True)),
-            "location": dg.MetadataValue.url(store.location(key)),
-            "as_of": report.as_of.isoformat(),
-            "database_size_crossing": size.crossing_text(report.as_of),
-            "disk_use_crossing": disk.crossing_text(report.as_of),
-        }
-        for trigger in report.triggers:
-            metadata[f"trigger: {trigger.rule}"] = trigger.state.value
-        for name, series in report.history.items():
-            metadata[f"gap_days: {name}"] = series.gaps
-        if disk.status is ForecastStatus.PROJECTED:
-            metadata["disk_used_percent_in_12_months"] = round(disk.projections[12], 1)
-        return dg.MaterializeResult(metadata=metadata)
+        # A backfill of many weeks is one run; each week's report lands on its own partition.
+        for week in context.partition_keys:
+            metadata = _report_week(context, week, weekly, capacity, store)
+            context.add_asset_metadata(metadata, partition_key=week)
+        return dg.MaterializeResult()
 
     return capacity_report
+
+
+def _report_week(
+    context: dg.AssetExecutionContext,
+    week: str,
+    weekly: dg.WeeklyPartitionsDefinition,
+    capacity: CapacityResource,
+    store: BackupStore,
+) -> dict[str, object]:
+    window = weekly.time_window_for_partition_key(week)
+    history = load_history(context.instance, window.end.date())
+    report = build_report(
+        week,
+        history,
+        disk_threshold_percent=capacity.disk_threshold_percent,
+        database_size_limit_bytes=capacity.database_size_limit_gib * GIB,
+    )
+    try:
+        key = write_report(report, store)
+    except KarenOpsError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    size, disk = report.forecasts
+    context.log.info(
+        f"capacity report week={report.week} stored={key} "
+        f"database_crossing={size.crossing} disk_crossing={disk.crossing}"
+    )
+    metadata: dict[str, object] = {
+        "report": dg.MetadataValue.md(render_markdown(report, inline_charts=True)),
+        "location": dg.MetadataValue.url(store.location(key)),
+        "as_of": report.as_of.isoformat(),
+        "database_size_crossing": size.crossing_text(report.as_of),
+        "disk_use_crossing": disk.crossing_text(report.as_of),
+    }
+    for trigger in report.triggers:
+        metadata[f"trigger: {trigger.rule}"] = trigger.state.value
+    for name, series in report.history.items():
+        metadata[f"gap_days: {name}"] = series.gaps
+    if disk.status is ForecastStatus.PROJECTED:
+        metadata["disk_used_percent_in_12_months"] = round(disk.projections[12], 1)
+    return metadata
