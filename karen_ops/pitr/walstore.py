@@ -192,3 +192,16 @@ def _upload_compressed(store: BackupStore, key: str, path: Path, digest: str, si
         upload.abort()
         raise
     return stored
+
+
+def read_archived(store: BackupStore, cluster: str, name: str) -> bytes:
+    """A small archived file (a timeline history), whole and checked against its sidecar."""
+    wal = walnames.parse_wal_name(name)
+    sidecar = read_sidecar(store, cluster, wal)
+    if sidecar is None:
+        raise SegmentMissingError(f"{name} is not in the WAL archive {store.url}")
+    key = walnames.data_key(cluster, wal)
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(store.read_bytes(key))
+    if hashlib.sha256(data).hexdigest() != sidecar.sha256:
+        raise PitrError(f"{store.location(key)} does not match its sidecar; it is damaged")
+    return data

@@ -1,0 +1,176 @@
+"""A private, temporary PostgreSQL server on a restored data folder, for drills.
+
+The server listens on a Unix socket only, in a folder only its OS user can enter, trusts that
+socket alone, never archives (its WAL must not reach the production archive) and fetches WAL
+through ``karen-ops wal-fetch``. When karen-ops runs as root the server runs as
+``os_user`` instead, since PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from karen_ops.pitr.errors import PitrError
+
+PORT = 5499  # only a socket file name: nothing listens on TCP
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Where recovery stops and how it gets WAL."""
+
+    restore_command: list[str]  # 'wal-fetch %f %p' is appended
+    target_lsn: str | None = None
+    target_time: str | None = None
+
+
+def recovery_settings(recovery: Recovery, socket_dir: Path, data: Path) -> dict[str, str]:
+    settings = {
+        "restore_command": shlex.join([*recovery.restore_command, "wal-fetch"]) + " %f %p",
+        "recovery_target_action": "pause",
+        "archive_mode": "off",
+        "listen_addresses": "",
+        "port": str(PORT),
+        "unix_socket_directories": str(socket_dir),
+        "hot_standby": "on",
+        "hba_file": str(data / "karen_ops_hba.conf"),
+    }
+    if recovery.target_lsn:
+        # Exclusive: stop before the first record at the target, so that everything written
+        # before it is replayed and nothing after.
+        settings["recovery_target_lsn"] = recovery.target_lsn
+        settings["recovery_target_inclusive"] = "off"
+    if recovery.target_time:
+        settings["recovery_target_time"] = recovery.target_time
+    return settings
+
+
+def prepare_recovery(data: Path, settings: dict[str, str]) -> None:
+    """Write the recovery settings and the socket-only trust rule into an unpacked backup."""
+    (data / "karen_ops_hba.conf").write_text("local all all trust\n")
+    conf = data / "postgresql.conf"
+    if not conf.exists():  # Debian keeps it in /etc, outside the data folder
+        conf.write_text("")
+    lines = "".join(f"{name} = '{_quote(value)}'\n" for name, value in settings.items())
+    with (data / "postgresql.auto.conf").open("a") as auto:
+        auto.write("\n# karen-ops recovery settings\n" + lines)
+    (data / "recovery.signal").write_text("")
+    for stale in ("postmaster.pid", "postmaster.opts"):
+        (data / stale).unlink(missing_ok=True)
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+@dataclass
+class TemporaryServer:
+    bin_dir: Path
+    folder: Path  # holds data/, the socket and server.log
+    os_user: str | None
+    env: dict[str, str]
+    running: bool = False
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "server.log"
+
+    def hand_over(self) -> None:
+        """Give the folder to the server's OS user; only that user may enter it."""
+        os.chmod(self.folder, 0o700)
+        if self.os_user is None:
+            return
+        entry = pwd.getpwnam(self.os_user)
+        for root, dirs, files in os.walk(self.folder):
+            os.chown(root, entry.pw_uid, entry.pw_gid)
+            for name in dirs + files:
+                os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+    def start(self, timeout: float) -> None:
+        command = [
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
+        ]
+        completed = self._run(command, timeout + 30)
+        self.running = True
+        if completed.returncode != 0:
+            raise PitrError(f"the recovered server did not start: {self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.running:
+            self._run(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+                120,
+            )
+            self.running = False
+
+    def connect(self, user: str, dbname: str) -> psycopg.Connection:
+        return psycopg.connect(
+            host=str(self.folder),
+            port=PORT,
+            user=user,
+            dbname=dbname,
+            autocommit=True,
+            connect_timeout=10,
+        )
+
+    def wait_until_paused(self, user: str, timeout: float) -> str:
+        """Wait until recovery reached its target and paused; return the replayed position."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with self.connect(user, "postgres") as conn:
+                    state, lsn = conn.execute(
+                        "SELECT pg_get_wal_replay_pause_state(), pg_last_wal_replay_lsn()::text"
+                    ).fetchone()
+                if state == "paused":
+                    return lsn
+            except psycopg.OperationalError:
+                if not self._alive():
+                    raise PitrError(
+                        f"recovery stopped before its target: {self.log_tail()}"
+                    ) from None
+            time.sleep(0.3)
+        raise PitrError(f"recovery did not reach its target in {timeout:.0f} s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 12) -> str:
+        if not self.log_file.exists():
+            return "no server log"
+        return " | ".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    def _alive(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def _run(self, command: list[str], timeout: float) -> subprocess.CompletedProcess:
+        if self.os_user is not None:
+            command = ["runuser", "-u", self.os_user, "--", *command]
+        return subprocess.run(
+            command, env=self.env, capture_output=True, text=True, check=False, timeout=timeout
+        )
