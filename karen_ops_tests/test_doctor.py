@@ -322,3 +322,24 @@ class _role:
             conn.execute("DROP TABLE users, messages")
             conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(self.name)))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(self.name)))
+
+
+def test_doctor_checks_each_database_of_the_fleet(tmp_path, monkeypatch, service_server):
+    config = tmp_path / "karen-ops.yaml"
+    config.write_text(
+        "databases:\n"
+        "  production: {url_env: KAREN_TEST_DOCTOR_PRODUCTION_URL}\n"
+        "  staging: {url_env: KAREN_TEST_DOCTOR_STAGING_URL}\n"
+    )
+    clean_environment(monkeypatch, tmp_path / "home", KAREN_OPS_CONFIG=str(config))
+    monkeypatch.setenv("KAREN_TEST_DOCTOR_PRODUCTION_URL", service_server.url("postgres"))
+    from karen_ops.doctor.database import fleet_checks
+    from karen_ops.resources.postgres import PostgresResource
+    from karen_ops.settings import load_fleet
+
+    findings = {f.item: f for f in fleet_checks(PostgresResource(), load_fleet())}
+
+    assert findings["postgresql production"].status is Status.OK
+    staging = findings["postgresql staging"]
+    assert staging.status is Status.FAIL
+    assert "KAREN_TEST_DOCTOR_STAGING_URL is not set" in staging.line()

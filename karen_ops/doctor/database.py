@@ -14,6 +14,7 @@ from karen_ops.errors import KarenOpsError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import PgTool, find_tool, list_tools
 from karen_ops.resources.postgres import PostgresResource, connect, server_major
+from karen_ops.settings import FleetDatabase
 
 # Tables listed by name when the backup user cannot read them; more are counted, not named.
 SHOWN_TABLES = 5
@@ -68,7 +69,27 @@ def check_source(postgres: PostgresResource) -> tuple[SourceState, Finding]:
         conninfo = postgres.source()
     except KarenOpsError as exc:
         return SourceState(None, None), fail(item, str(exc), f"correct {settings.DATABASE_URL}")
+    return probe_source(item, conninfo, setting)
 
+
+def fleet_checks(postgres: PostgresResource, fleet: tuple[FleetDatabase, ...]) -> list[Finding]:
+    """Each database of the fleet named in the settings file: reachable and fully readable."""
+    findings = []
+    for database in fleet:
+        item = f"postgresql {database.name}"
+        try:
+            conninfo = postgres.source(database)
+        except KarenOpsError as exc:
+            findings.append(
+                fail(item, str(exc), f"export {database.url_env}=postgresql://USER@HOST/DB")
+            )
+            continue
+        findings.append(probe_source(item, conninfo, database.url_env)[1])
+    return findings
+
+
+def probe_source(item: str, conninfo: ConnInfo, setting: str) -> tuple[SourceState, Finding]:
+    """Connect to a database to back up; name the tables its user cannot read."""
     try:
         with connect(conninfo, setting=setting) as conn:
             major = server_major(conn)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from karen_ops.alerting.resource import AlertingResource
-from karen_ops.doctor.database import database_checks
+from karen_ops.doctor.database import database_checks, fleet_checks
 from karen_ops.doctor.instance import instance_checks
 from karen_ops.doctor.model import Finding
 from karen_ops.doctor.services import alerting_checks, check_redis
@@ -13,6 +13,7 @@ from karen_ops.doctor.store import store_checks
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
+from karen_ops.settings import load_fleet
 
 
 def wal_archiving_checks() -> list[Finding]:
@@ -27,6 +28,7 @@ def sections() -> list[Callable[[], list[Finding]]]:
     return [
         instance_checks,
         lambda: database_checks(PostgresResource()),
+        lambda: fleet_checks(PostgresResource(), load_fleet()),
         wal_archiving_checks,
         lambda: store_checks(BackupStoreResource()),
         lambda: [check_redis(RedisResource())],
