@@ -1,0 +1,53 @@
+"""When base backups, the hourly archive check and the weekly drill run."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from karen_ops.pitr import settings as pitr_settings
+from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
+
+
+def build_schedules(
+    settings: ScheduleSettings, hourly: dg.HourlyPartitionsDefinition
+) -> tuple[list, list[dg.ScheduleDefinition]]:
+    base_job = dg.define_asset_job(
+        "base_backup",
+        selection=["postgres_base_backup"],
+        description="A physical base backup of the AI Karen server, verified.",
+        tags={DATABASE_TAG: PRIMARY_DATABASE},
+    )
+    wal_job = dg.define_asset_job(
+        "wal_archive_check",
+        selection=["wal_archive"],
+        partitions_def=hourly,
+        description="Prove the WAL archive continuous since the newest base backup.",
+    )
+    drill_job = dg.define_asset_job(
+        "weekly_pitr_drill",
+        selection=["pitr_drill"],
+        description="Recover base backup plus WAL to the nightly dump's snapshot and compare.",
+    )
+    schedules = [
+        dg.ScheduleDefinition(
+            name="base_backup_schedule",
+            job=base_job,
+            cron_schedule=getattr(settings, "base_backup_cron", pitr_settings.BASE_BACKUP_CRON),
+            execution_timezone=settings.timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        ),
+        dg.build_schedule_from_partitioned_job(
+            wal_job,
+            name="wal_archive_schedule",
+            minute_of_hour=5,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        ),
+        dg.ScheduleDefinition(
+            name="weekly_pitr_drill_schedule",
+            job=drill_job,
+            cron_schedule=getattr(settings, "pitr_drill_cron", pitr_settings.PITR_DRILL_CRON),
+            execution_timezone=settings.timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        ),
+    ]
+    return [base_job, wal_job, drill_job], schedules
