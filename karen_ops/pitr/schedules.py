@@ -20,7 +20,6 @@ def build_schedules(
     wal_job = dg.define_asset_job(
         "wal_archive_check",
         selection=["wal_archive"],
-        partitions_def=hourly,
         description="Prove the WAL archive continuous since the newest base backup.",
     )
     drill_job = dg.define_asset_job(
