@@ -1,4 +1,4 @@
-"""The ``karen-ops`` command: the demo on an embedded server, and the Dagster UI beside it."""
+"""karen-ops: the demo, the Dagster UI, backups and restores, the doctor, and WAL archiving."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ import sys
 from pathlib import Path
 
 from karen_ops import settings
-from karen_ops.backups.commands import add_commands as backup_commands
-from karen_ops.doctor.commands import add_commands as doctor_commands
 from karen_ops.errors import KarenOpsError
-from karen_ops.security.commands import add_commands as security_commands
+
+# PostgreSQL runs these for every WAL file: they skip loading the rest of the commands.
+_ARCHIVING = {"wal-push", "wal-fetch"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in _ARCHIVING:
+        from karen_ops.pitr.__main__ import main as archiving
+
+        return archiving(argv)
     args = _parser().parse_args(argv)
     home = Path(args.home).expanduser().resolve() if args.home else settings.ops_home()
     try:
@@ -56,6 +61,12 @@ def _stop(home: Path, args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Imported here, not at the top: the archiving fast path in main() needs none of them.
+    from karen_ops.backups.commands import add_commands as backup_commands
+    from karen_ops.doctor.commands import add_commands as doctor_commands
+    from karen_ops.pitr.commands import add_commands as pitr_commands
+    from karen_ops.security.commands import add_commands as security_commands
+
     parser = argparse.ArgumentParser(prog="karen-ops", description=__doc__)
     parser.add_argument(
         "--home", help=f"karen-ops home folder (default: ${settings.OPS_HOME} or ./.karen-ops)"
@@ -78,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
     backup_commands(commands)
     doctor_commands(commands)
+    pitr_commands(commands)
     security_commands(commands)
     return parser
 

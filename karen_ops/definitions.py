@@ -10,6 +10,7 @@ from karen_ops.backups.definitions import build_definitions as backups
 from karen_ops.capacity.definitions import build_definitions as capacity
 from karen_ops.health.definitions import build_definitions as health
 from karen_ops.maintenance.definitions import build_definitions as maintenance
+from karen_ops.pitr.definitions import build_definitions as pitr
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
@@ -26,6 +27,7 @@ defs = dg.Definitions.merge(
     archives(_schedules),
     maintenance(_schedules, _fleet),
     capacity(_schedules),
+    pitr(_schedules),
     health(_schedules),
     security(_schedules),
     alerting(_schedules),

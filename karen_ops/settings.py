@@ -65,6 +65,9 @@ class ScheduleSettings:
     config_backup_cron: str = "30 1 * * *"
     # The application and log archives, for the week that ended on Sunday.
     file_archives_cron: str = "0 4 * * 1"
+    # Physical base backups, before the logical one; point-in-time drills on Saturdays.
+    base_backup_cron: str = "0 1 * * *"
+    pitr_drill_cron: str = "0 5 * * 6"
 
 
 def load_schedule_settings() -> ScheduleSettings:

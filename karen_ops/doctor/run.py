@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from karen_ops.alerting.resource import AlertingResource
+from karen_ops.doctor.archiving import archiving_checks
 from karen_ops.doctor.database import database_checks, fleet_checks
 from karen_ops.doctor.instance import instance_checks
 from karen_ops.doctor.model import Finding
@@ -16,20 +17,13 @@ from karen_ops.resources.store import BackupStoreResource
 from karen_ops.settings import load_fleet
 
 
-def wal_archiving_checks() -> list[Finding]:
-    """WAL archiving of the source server, checked by the point-in-time recovery domain."""
-    # TODO: call the point-in-time recovery domain's archiving checks here once it offers
-    # them; until then WAL archiving is not part of the doctor's report.
-    return []
-
-
 def sections() -> list[Callable[[], list[Finding]]]:
     """The checks, in the order an operator fixes things: instance, database, store, rest."""
     return [
         instance_checks,
         lambda: database_checks(PostgresResource()),
         lambda: fleet_checks(PostgresResource(), load_fleet()),
-        wal_archiving_checks,
+        lambda: archiving_checks(PostgresResource()),
         lambda: store_checks(BackupStoreResource()),
         lambda: [check_redis(RedisResource())],
         lambda: alerting_checks(AlertingResource()),

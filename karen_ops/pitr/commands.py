@@ -15,6 +15,7 @@ from pathlib import Path
 from karen_ops.pitr import walstore
 from karen_ops.pitr.errors import SegmentMissingError
 from karen_ops.pitr.settings import cluster_name
+from karen_ops.resources.store import BackupStore, open_configured_store
 
 # restore_command exit statuses above 125 make PostgreSQL abort the recovery; 1 means "not in
 # the archive", after which recovery ends at the last WAL it has. A damaged or unreadable
@@ -34,10 +35,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fetch.set_defaults(command=_wal_fetch)
 
 
-def _open_store():
-    from karen_ops.resources.store import BackupStoreResource
-
-    return BackupStoreResource().open()
+def _open_store() -> BackupStore:
+    return open_configured_store()
 
 
 def _wal_push(_home: Path, args: argparse.Namespace) -> int:

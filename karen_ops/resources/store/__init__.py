@@ -4,7 +4,19 @@ Keys are relative, '/'-separated paths such as ``postgres/karen/2026-12-03/<id>/
 ``open_store`` turns ``KAREN_BACKUP_URL`` into the one implementation that serves it.
 """
 
-from karen_ops.resources.store.base import BackupStore, Upload
-from karen_ops.resources.store.resource import BackupStoreResource, open_store
+from typing import Any
 
-__all__ = ["BackupStore", "BackupStoreResource", "Upload", "open_store"]
+from karen_ops.resources.store.base import BackupStore, Upload
+from karen_ops.resources.store.configured import open_configured_store, open_store
+
+__all__ = ["BackupStore", "BackupStoreResource", "Upload", "open_configured_store", "open_store"]
+
+
+def __getattr__(name: str) -> Any:
+    # The Dagster resource is loaded on first use: it imports Dagster, which the archiving
+    # commands that PostgreSQL runs for every WAL file must not wait for.
+    if name == "BackupStoreResource":
+        from karen_ops.resources.store.resource import BackupStoreResource
+
+        return BackupStoreResource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
