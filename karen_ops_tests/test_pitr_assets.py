@@ -25,6 +25,12 @@ def test_definitions_hold_the_pitr_assets_jobs_and_schedules() -> None:
         "postgres_base_backup",
         "wal_archive",
         "pitr_drill",
+        "wal_retention",
+    }
+    base_job = next(job for job in defs.jobs if job.name == "base_backup")
+    assert {k.to_user_string() for k in base_job.selection.resolve(defs.assets)} == {
+        "postgres_base_backup",
+        "wal_retention",
     }
     assert {s.name for s in defs.schedules} == {
         "base_backup_schedule",

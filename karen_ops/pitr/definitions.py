@@ -6,6 +6,7 @@ import dagster as dg
 
 from karen_ops.pitr.assets import build_wal_archive, pitr_drill, postgres_base_backup
 from karen_ops.pitr.resource import PitrResource
+from karen_ops.pitr.retention_asset import wal_retention
 from karen_ops.pitr.schedules import build_schedules
 from karen_ops.settings import ScheduleSettings
 
@@ -20,7 +21,7 @@ def build_definitions(settings: ScheduleSettings) -> dg.Definitions:
     hourly = hourly_partitions(settings)
     jobs, schedules = build_schedules(settings, hourly)
     return dg.Definitions(
-        assets=[postgres_base_backup, build_wal_archive(hourly), pitr_drill],
+        assets=[postgres_base_backup, build_wal_archive(hourly), pitr_drill, wal_retention],
         jobs=jobs,
         schedules=schedules,
         resources={"pitr": PitrResource()},

@@ -13,8 +13,10 @@ def build_schedules(
 ) -> tuple[list, list[dg.ScheduleDefinition]]:
     base_job = dg.define_asset_job(
         "base_backup",
-        selection=["postgres_base_backup"],
-        description="A physical base backup of the AI Karen server, verified.",
+        # Retention runs after the new base backup, and only when it succeeded.
+        selection=["postgres_base_backup", "wal_retention"],
+        description="A physical base backup of the AI Karen server, verified; then base "
+        "backups and WAL the retention policy no longer needs are deleted.",
         tags={DATABASE_TAG: PRIMARY_DATABASE},
     )
     wal_job = dg.define_asset_job(
