@@ -100,7 +100,7 @@ def _backups(
     results.backup["karen-ops"], _ = scenarios.karen_backup(source, work / "trial", repeat)
     if experiments:
         for label, level, threads in [
-            ("zstd level 1", 1, None),
+            ("zstd level 3", 3, None),
             ("zstd level 6", 6, None),
             ("zstd level 3, 1 worker thread", 3, 1),
             ("zstd level 3, no worker thread", 3, 0),
@@ -138,14 +138,19 @@ def _restores(
     results.restore["raw"] = scenarios.raw_restore(tools, server, raw, repeat)
     raw.unlink()
     _say("restore: karen-ops verify_backup")
-    verify = lambda jobs: scenarios.karen_verify(  # noqa: E731
-        source, server, work / "store", manifest, work, repeat, jobs=jobs
-    )
+    def verify(jobs: int, on_disk: bool = False) -> scenarios.Series:
+        where = work if on_disk else None
+        return scenarios.karen_verify(
+            source, server, work / "store", manifest, repeat, jobs=jobs, work=where
+        )
+
     results.restore["karen-ops"] = verify(2)
     if experiments:
         for jobs in (1, 4):
             _say(f"restore experiment: verify_backup with {jobs} pg_restore job(s)")
             results.restore[f"experiment: karen-ops, --jobs {jobs}"] = verify(jobs)
+        _say("restore experiment: verify_backup decompressing to disk")
+        results.restore["experiment: karen-ops, archive decompressed to disk"] = verify(2, True)
 
 
 def _load_average() -> str:

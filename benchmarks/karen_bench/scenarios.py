@@ -132,12 +132,21 @@ def raw_restore(tools: Tools, server: str, archive: Path, repeat: int, jobs: int
 
 
 def karen_verify(
-    source: str, server: str, store: Path, manifest: Path, work: Path, repeat: int, jobs: int = 2
+    source: str,
+    server: str,
+    store: Path,
+    manifest: Path,
+    repeat: int,
+    jobs: int = 2,
+    work: Path | None = None,
 ) -> Series:
-    """karen-ops' verify_backup: fetch, checksum, decompress, pg_restore --jobs, exact counts."""
+    """karen-ops' verify_backup: fetch, checksum, decompress, pg_restore --jobs, exact counts.
+
+    Without ``work`` verify_backup chooses where the decompressed archive goes, as in a run.
+    """
     argv = [sys.executable, str(CHILD), "verify", f"--source={source}"]
     argv += [f"--verify-server={server}", f"--store={store}", f"--manifest={manifest}"]
-    argv += [f"--jobs={jobs}", f"--work-dir={work}"]
+    argv += [f"--jobs={jobs}"] + ([f"--work-dir={work}"] if work else [])
     series = Series()
     for _ in range(repeat):
         sample = run_pipeline([argv], capture=True)
