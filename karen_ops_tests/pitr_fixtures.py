@@ -269,3 +269,16 @@ def server_folder(server_user: ServerUser) -> Iterator[Path]:
     folder = private_folder(server_user, "karen-pitr-store-")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def restore_folder(server_user: ServerUser) -> Iterator[Path]:
+    """An empty folder the server user owns, for restored data folders; removed afterwards."""
+    folder = private_folder(server_user, "karen-pitr-restore-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()

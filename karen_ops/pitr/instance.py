@@ -53,9 +53,11 @@ def recovery_settings(recovery: Recovery, socket_dir: Path, data: Path) -> dict[
     return settings
 
 
-def prepare_recovery(data: Path, settings: dict[str, str]) -> None:
-    """Write the recovery settings and the socket-only trust rule into an unpacked backup."""
-    (data / "karen_ops_hba.conf").write_text("local all all trust\n")
+def prepare_recovery(data: Path, settings: dict[str, str], *, trust_socket: bool = True) -> None:
+    """Write the recovery settings (and, for drills, the socket-only trust rule) into an
+    unpacked backup."""
+    if trust_socket:
+        (data / "karen_ops_hba.conf").write_text("local all all trust\n")
     conf = data / "postgresql.conf"
     if not conf.exists():  # Debian keeps it in /etc, outside the data folder
         conf.write_text("")
@@ -78,10 +80,13 @@ class TemporaryServer:
     os_user: str | None
     env: dict[str, str]
     running: bool = False
+    data_dir: Path | None = None  # default: folder/data
+    host: str | None = None  # default: the socket in folder
+    port: int = PORT
 
     @property
     def data(self) -> Path:
-        return self.folder / "data"
+        return self.data_dir or self.folder / "data"
 
     @property
     def log_file(self) -> Path:
@@ -133,8 +138,8 @@ class TemporaryServer:
 
     def connect(self, user: str, dbname: str) -> psycopg.Connection:
         return psycopg.connect(
-            host=str(self.folder),
-            port=PORT,
+            host=self.host or str(self.folder),
+            port=self.port,
             user=user,
             dbname=dbname,
             autocommit=True,
@@ -152,6 +157,23 @@ class TemporaryServer:
                     ).fetchone()
                 if state == "paused":
                     return lsn
+            except psycopg.OperationalError:
+                if not self._alive():
+                    raise PitrError(
+                        f"recovery stopped before its target: {self.log_tail()}"
+                    ) from None
+            time.sleep(0.3)
+        raise PitrError(f"recovery did not reach its target in {timeout:.0f} s: {self.log_tail()}")
+
+    def wait_until_promoted(self, user: str, timeout: float) -> str:
+        """Wait until recovery reached its target and the server left recovery; return the
+        position it had replayed to."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with self.connect(user, "postgres") as conn:
+                    if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                        return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
             except psycopg.OperationalError:
                 if not self._alive():
                     raise PitrError(
