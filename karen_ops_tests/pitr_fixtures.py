@@ -28,6 +28,8 @@ from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import embedded_bin_dir
 
 DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
+# The majors in reach: Debian's binaries and the embedded pgserver's.
+SERVER_MAJORS = ["15", "16"]
 WAL_SEGMENT_MB = 1
 
 
@@ -57,16 +59,17 @@ class ServerUser:
         return str(self.bin_dir / name)
 
 
-def find_server_user() -> ServerUser | None:
-    candidates = [DEBIAN_BIN]
+def find_server_user(major: str | None = None) -> ServerUser | None:
+    """Debian's PostgreSQL 15 run as 'postgres', else pgserver's 16 run as 'pgserver'; or
+    only the ``major`` asked for."""
+    candidates = [("15", DEBIAN_BIN, "postgres")]
     if embedded_bin_dir() is not None:
-        candidates.append(embedded_bin_dir())
-    for bin_dir in candidates:
-        if not (bin_dir / "initdb").is_file():
+        candidates.append(("16", embedded_bin_dir(), "pgserver"))
+    for version, bin_dir, user in candidates:
+        if major not in (None, version) or not (bin_dir / "initdb").is_file():
             continue
         if os.geteuid() != 0:
             return ServerUser(None, bin_dir)
-        user = "postgres" if bin_dir == DEBIAN_BIN else "pgserver"
         try:
             pwd.getpwnam(user)
         except KeyError:
@@ -76,12 +79,17 @@ def find_server_user() -> ServerUser | None:
 
 
 @pytest.fixture(scope="session")
-def server_user() -> ServerUser:
-    found = find_server_user()
+def server_user(request: pytest.FixtureRequest) -> ServerUser:
+    """The servers' binaries and OS user; a test picks a major version with
+    ``@pytest.mark.parametrize("server_user", SERVER_MAJORS, indirect=True)``."""
+    major = getattr(request, "param", None)
+    found = find_server_user(major)
     if found is None:
+        wanted = f"PostgreSQL {major}" if major else "PostgreSQL"
         pytest.skip(
-            "no PostgreSQL server binaries with an unprivileged user to run them: install "
-            "postgresql-15 (Debian) or pgserver, and run as root with a 'postgres' user"
+            f"no {wanted} server binaries with an unprivileged user to run them: install "
+            "postgresql-15 (Debian, run by 'postgres') or pgserver (16, run by a 'pgserver' "
+            "user: useradd --system pgserver)"
         )
     return found
 

@@ -6,6 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+import pytest
+
 from karen_ops.pitr.basebackup import BaseBackupRequest, take_base_backup
 from karen_ops.pitr.basemanifest import list_base_backups
 from karen_ops.pitr.unpack import VerifyOutcome, unpack_base_backup, verify_unpacked
@@ -16,6 +18,7 @@ pytest_plugins = ["karen_ops_tests.pitr_fixtures"]
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.parametrize("server_user", ["15", "16"], indirect=True)
 def test_base_backup_is_streamed_with_a_manifest_and_passes_pg_verifybackup(
     server_folder: Path, private_server_factory, tmp_path: Path
 ) -> None:

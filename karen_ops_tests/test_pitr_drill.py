@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from karen_ops.backups.dump import BackupRequest, take_backup
 from karen_ops.pitr.basebackup import BaseBackupRequest, take_base_backup
 from karen_ops.pitr.drill import DrillRequest, run_drill
@@ -17,11 +19,16 @@ pytest_plugins = ["karen_ops_tests.pitr_fixtures"]
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.parametrize("server_user", ["15", "16"], indirect=True)
 def test_drill_recovers_to_the_logical_backups_snapshot_with_its_exact_counts(
-    server_folder: Path, private_server_factory, karen_ops_argv, server_user
+    server_folder: Path, private_server_factory, karen_ops_argv, server_user, request
 ) -> None:
     env = {"KAREN_BACKUP_URL": server_folder.as_uri(), "KAREN_PITR_CLUSTER": "karen-test"}
     server = private_server_factory(env)
+    assert (
+        server.execute("SHOW server_version")[0][0].split(".")[0]
+        == (request.node.callspec.params["server_user"])
+    )
     server.execute("CREATE DATABASE appdb")
     server.execute("CREATE TABLE messages (id int PRIMARY KEY, body text)", "appdb")
     server.execute("CREATE TABLE users (id int PRIMARY KEY)", "appdb")

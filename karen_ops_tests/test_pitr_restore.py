@@ -20,6 +20,7 @@ pytest_plugins = ["karen_ops_tests.pitr_fixtures"]
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.parametrize("server_user", ["15", "16"], indirect=True)
 def test_pitr_restore_to_a_moment_between_two_writes_holds_exactly_the_rows_before_it(
     server_folder: Path,
     private_server_factory,

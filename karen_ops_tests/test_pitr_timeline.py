@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
+import pytest
 
 from karen_ops.pitr import walnames
 from karen_ops.pitr.assets import build_wal_archive
@@ -34,6 +35,7 @@ pytest_plugins = ["karen_ops_tests.pitr_fixtures"]
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.parametrize("server_user", ["15", "16"], indirect=True)
 def test_wal_archive_follows_a_promotion_to_timeline_2_and_still_names_a_real_gap(
     server_folder: Path,
     private_server_factory,

@@ -127,6 +127,7 @@ def test_encrypted_archive_holds_no_readable_wal_and_fetches_back_exactly(
     assert pitr_main(["wal-fetch", SEGMENT, str(tmp_path / "again")]) == FETCH_ABORT
 
 
+@pytest.mark.parametrize("server_user", ["15", "16"], indirect=True)
 @pytest.mark.parametrize("backend", ["folder", "s3"])
 def test_server_archives_every_switched_segment_through_wal_push(
     backend: str, request: pytest.FixtureRequest, private_server_factory, tmp_path
@@ -145,6 +146,10 @@ def test_server_archives_every_switched_segment_through_wal_push(
             **{k: os.environ[k] for k in os.environ if k.startswith("AWS_")},
         }
     server = private_server_factory(env)
+    assert (
+        server.execute("SHOW server_version")[0][0].split(".")[0]
+        == (request.node.callspec.params["server_user"])
+    )
     server.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
     server.execute("INSERT INTO notes SELECT g, repeat('x', 100) FROM generate_series(1, 500) g")
     first = server.switch_and_wait()
