@@ -197,3 +197,13 @@ def test_security_logs_are_kept_a_year_and_other_logs_a_month(tmp_path):
         if d.action is Action.KEEP
     )
     assert kept == [("logs", 20), ("security_logs", 20), ("security_logs", 200)]
+
+
+def test_base_backups_are_left_to_their_own_retention(tmp_path):
+    store = FileStore(tmp_path)
+    base = _backup(store, datetime.now(UTC) - timedelta(days=400), kind="base")
+
+    result, _ = _run(store, daily=0, weekly=0, monthly=0, max_age_days=GFS_ONLY)
+
+    assert result.success
+    assert [e.folder for e in list_backups(store)] == [base]

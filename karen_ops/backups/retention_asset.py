@@ -19,6 +19,8 @@ from karen_ops.resources.store.catalog import MANIFEST_NAME, list_backups
 
 RETENTION = dg.AssetKey("backup_retention")
 ENOUGH_RESTORE_POINTS = "verified_restore_points_remain"
+# Base backups are kept together with the WAL that recovers them, by wal_retention.
+RETAINED_ELSEWHERE = frozenset({"base"})
 
 
 @dg.asset(
@@ -41,7 +43,8 @@ def backup_retention(
 ) -> Iterator[dg.MaterializeResult]:
     store = backup_store.open()
     now = datetime.now(UTC)
-    decisions = plan_retention(list_backups(store), config, now)
+    entries = [e for e in list_backups(store) if e.kind not in RETAINED_ELSEWHERE]
+    decisions = plan_retention(entries, config, now)
     leftovers = find_leftovers(store, now - timedelta(hours=config.incomplete_after_hours))
     points = verified_restore_points(decisions)
     short = [p for p in points if not p.enough(config.min_verified_restore_points)]
