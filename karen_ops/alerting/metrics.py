@@ -16,11 +16,14 @@ failed run replaces only the failure metrics and the last success time survives 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
 
 from karen_ops.alerting.channels.http import TIMEOUT_SECONDS, public_target
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ def push_run_metrics(
     """Push the run's metrics; a Pushgateway that is down is logged, never raised."""
     if not gateway:
         return False
+    from prometheus_client import pushadd_to_gateway  # on use: loading need not pay for it
+
     registry = run_metrics(instance, run)
     try:
         pushadd_to_gateway(
@@ -54,6 +59,8 @@ def push_run_metrics(
 
 
 def run_metrics(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CollectorRegistry:
+    from prometheus_client import CollectorRegistry, Gauge
+
     registry = CollectorRegistry()
     record = instance.get_run_record_by_id(run.run_id)
     stats = instance.get_run_stats(run.run_id)
@@ -101,4 +108,6 @@ def _backup_metrics(registry, asset: str, metadata, at: float) -> None:
 
 
 def _gauge(registry: CollectorRegistry, name: str, text: str, value: float) -> None:
+    from prometheus_client import Gauge
+
     Gauge(name, text, registry=registry).set(float(value))

@@ -11,8 +11,6 @@ import socket
 import ssl
 from datetime import UTC, datetime
 
-from cryptography import x509
-
 from karen_ops.health.probes import Probe, Verdict
 
 _SECONDS_PER_DAY = 86400
@@ -31,6 +29,8 @@ def fetch_expiry(host_port: str, timeout_seconds: float) -> datetime:
         der = tls.getpeercert(binary_form=True)
     if not der:
         raise ValueError(f"{host_port} completed the TLS handshake without a certificate")
+    from cryptography import x509  # on use: loading the code location need not pay for it
+
     return x509.load_der_x509_certificate(der).not_valid_after_utc
 
 

@@ -10,8 +10,6 @@ import json
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-
 from karen_ops.health.probes import Probe, Verdict, elapsed_ms
 
 # Enough of a body to read a health document; a page larger than this is not read whole.
@@ -23,6 +21,8 @@ _UNHEALTHY_STATUSES = frozenset({"unhealthy", "error", "fail", "failed", "down",
 
 def probe_http(url: str, timeout_seconds: float, *, setting: str) -> Probe:
     """GET ``url`` without following redirects; ``setting`` names where the URL is set."""
+    import requests  # on use: loading the code location need not pay for it
+
     shown = public_url(url)
     started = time.monotonic()
     try:
