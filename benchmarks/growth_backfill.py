@@ -46,9 +46,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from karen_ops.capacity.assets import build_daily_assets
 from karen_ops.capacity.growth import count_per_day
-from karen_ops.capacity.partitions import daily_partitions, day_windows, last_complete_partition
+from karen_ops.capacity.partitions import daily_partitions, day_windows
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.demo.synthetic import load_synthetic_database
+from karen_ops.partitions import last_complete_partition
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
 

@@ -138,6 +138,7 @@ def _restores(
     results.restore["raw"] = scenarios.raw_restore(tools, server, raw, repeat)
     raw.unlink()
     _say("restore: karen-ops verify_backup")
+
     def verify(jobs: int, on_disk: bool = False) -> scenarios.Series:
         where = work if on_disk else None
         return scenarios.karen_verify(

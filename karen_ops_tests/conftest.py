@@ -16,7 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from karen_ops.backups.partitions import daily_partitions, last_complete_day
+from karen_ops.backups.partitions import daily_partitions
+from karen_ops.partitions import last_complete_partition
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.store.file import FileStore
 
@@ -90,7 +91,7 @@ def store(tmp_path: Path) -> FileStore:
 
 @pytest.fixture
 def yesterday() -> str:
-    return last_complete_day(daily_partitions("UTC"), datetime.now(UTC))
+    return last_complete_partition(daily_partitions("UTC"), datetime.now(UTC))
 
 
 def stored_files(store: FileStore) -> list[Path]:

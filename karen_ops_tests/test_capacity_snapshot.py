@@ -11,7 +11,8 @@ import psycopg
 import pytest
 import redis
 
-from karen_ops.capacity.partitions import daily_partitions, last_complete_partition
+from karen_ops.capacity.partitions import daily_partitions
+from karen_ops.partitions import last_complete_partition
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.redis import RedisResource
 from karen_ops_tests.capacity_fixtures import (

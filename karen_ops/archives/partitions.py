@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from karen_ops.archives.errors import ArchiveError
+from karen_ops.partitions import last_complete_partition
 
 # An archive records the files as they are when it runs; labelling them with a day or week
 # long past would mislead whoever restores them, so only the newest partitions can be taken.
@@ -34,12 +35,3 @@ def require_recent_partition(
             f"are now ({now:%Y-%m-%d %H:%M %Z}), not as they were then; materialize the "
             f"newest partition, {last_complete_partition(partitions, now)}"
         )
-
-
-def last_complete_partition(partitions: dg.TimeWindowPartitionsDefinition, now: datetime) -> str:
-    """The newest partition at ``now``: the last day or week that has ended."""
-    with dg.partition_loading_context(effective_dt=now):
-        key = partitions.get_last_partition_key()
-    if key is None:
-        raise ArchiveError(f"no archive partition has ended yet at {now:%Y-%m-%d %H:%M %Z}")
-    return key

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from karen_ops.archives.partitions import last_complete_partition
+from karen_ops.partitions import last_complete_partition
 from karen_ops.settings import ScheduleSettings
 
 # Defaults for the schedule settings ``config_backup_cron`` and ``file_archives_cron``.

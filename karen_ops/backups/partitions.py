@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from karen_ops.errors import BackupError
+from karen_ops.partitions import last_complete_partition
 from karen_ops.settings import FleetDatabase
 
 # A backup records the database as it is when it runs. Labelling today's state with a date
@@ -25,21 +26,12 @@ def require_recent_partition(
 ) -> None:
     window = partitions.time_window_for_partition_key(partition_key)
     if window.end < now - BACKUP_GRACE:
-        latest = last_complete_day(partitions, now)
+        latest = last_complete_partition(partitions, now)
         raise BackupError(
             f"cannot back up partition {partition_key}: a backup records the database as it is "
             f"now ({now:%Y-%m-%d %H:%M %Z}), not as it was on {partition_key}; materialize a "
             f"recent partition such as {latest}"
         )
-
-
-def last_complete_day(partitions: dg.DailyPartitionsDefinition, now: datetime) -> str:
-    """The newest partition at ``now``: the last day that has ended, never today."""
-    with dg.partition_loading_context(effective_dt=now):
-        key = partitions.get_last_partition_key()
-    if key is None:
-        raise BackupError(f"no backup partition has ended yet at {now:%Y-%m-%d %H:%M %Z}")
-    return key
 
 
 DATE = "date"

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from karen_ops.backups.partitions import DATABASE, DATE, daily_dimension, last_complete_day
+from karen_ops.backups.partitions import DATABASE, DATE, daily_dimension
+from karen_ops.partitions import last_complete_partition
 from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, FleetDatabase, ScheduleSettings
 
 
@@ -31,7 +32,7 @@ def build_nightly_backup(
         description="Backs up the day that just ended, every night; one run per database.",
     )
     def nightly_backup_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        day = last_complete_day(days, context.scheduled_execution_time)
+        day = last_complete_partition(days, context.scheduled_execution_time)
         if not fleet:
             return [dg.RunRequest(run_key=day, partition_key=day)]
         # One run per database: a failure in one leaves the others to finish.

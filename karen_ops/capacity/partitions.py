@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from karen_ops.capacity.errors import CapacityError
+from karen_ops.partitions import last_complete_partition
 
 # Growth is derived from the application's timestamps, so history can reach back before
 # karen-ops was deployed; backfills may start here.
@@ -77,12 +78,3 @@ def require_observable_day(
             f"{last_complete_partition(partitions, now)}"
         )
     return partition_key
-
-
-def last_complete_partition(partitions: dg.TimeWindowPartitionsDefinition, now: datetime) -> str:
-    """The newest partition at ``now``: the last day or week that has ended."""
-    with dg.partition_loading_context(effective_dt=now):
-        key = partitions.get_last_partition_key()
-    if key is None:
-        raise CapacityError(f"no capacity partition has ended yet at {now:%Y-%m-%d %H:%M %Z}")
-    return key

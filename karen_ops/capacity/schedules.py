@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from karen_ops.capacity.partitions import last_complete_partition
+from karen_ops.partitions import last_complete_partition
 from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
 
 DAILY_ASSETS = ["capacity_snapshot", "user_growth", "daily_active_users", "chat_activity"]

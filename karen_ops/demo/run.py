@@ -18,8 +18,8 @@ import dagster as dg
 from psycopg import sql
 
 from karen_ops import settings
-from karen_ops.backups.partitions import last_complete_day
 from karen_ops.demo.synthetic import load_synthetic_database
+from karen_ops.partitions import last_complete_partition
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.embedded_postgres import embedded_server_url
 from karen_ops.resources.postgres import DEMO_DATABASE, connect
@@ -79,7 +79,7 @@ def run_nightly_backup(setup: DemoSetup) -> dg.ExecuteInProcessResult:
     from karen_ops.definitions import defs  # after the environment is set, as a run would be
 
     job = defs.resolve_job_def("nightly_backup")
-    day = last_complete_day(job.partitions_def, datetime.now(UTC))
+    day = last_complete_partition(job.partitions_def, datetime.now(UTC))
     print(f"running nightly_backup for partition {day} ...")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
