@@ -26,27 +26,25 @@ def _clean_environment(**extra: str) -> dict[str, str]:
     return {**kept, **extra}
 
 
-def test_dagster_cli_backs_up_and_verifies_chinook(chinook, tmp_path, yesterday, server):
-    store = tmp_path / "store"
+def _materialize_day(
+    database_url: str, store: Path, tmp_path: Path, day: str
+) -> subprocess.CompletedProcess:
+    """The documented command, configured only by the two variables and an instance folder."""
+    (tmp_path / "dagster").mkdir()
     env = _clean_environment(
-        KAREN_DATABASE_URL=chinook.public_dsn(),
+        KAREN_DATABASE_URL=database_url,
         KAREN_BACKUP_URL=store.as_uri(),
         DAGSTER_HOME=str(tmp_path / "dagster"),
     )
-    (tmp_path / "dagster").mkdir()
-    argv = [
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "karen_ops.definitions",
-        "--select",
-        "postgres_backup,backup_verification",
-        "--partition",
-        yesterday,
-    ]
+    select = "postgres_backup,backup_verification"
+    argv = [str(BIN / "dagster"), "asset", "materialize", "-m", "karen_ops.definitions"]
+    return _run([*argv, "--select", select, "--partition", day], env)
 
-    completed = _run(argv, env)
+
+def test_dagster_cli_backs_up_and_verifies_chinook(chinook, tmp_path, yesterday, server):
+    store = tmp_path / "store"
+
+    completed = _materialize_day(chinook.public_dsn(), store, tmp_path, yesterday)
 
     assert completed.returncode == 0, completed.stderr[-3000:]
     manifests = list(store.rglob("manifest.json"))
@@ -62,25 +60,8 @@ def test_dagster_cli_against_a_missing_database_names_it_and_stores_nothing(
     service_server, tmp_path, yesterday
 ):
     store = tmp_path / "store"
-    env = _clean_environment(
-        KAREN_DATABASE_URL=service_server.url("karen_missing_db"),
-        KAREN_BACKUP_URL=store.as_uri(),
-        DAGSTER_HOME=str(tmp_path / "dagster"),
-    )
-    (tmp_path / "dagster").mkdir()
-    argv = [
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "karen_ops.definitions",
-        "--select",
-        "postgres_backup,backup_verification",
-        "--partition",
-        yesterday,
-    ]
 
-    completed = _run(argv, env)
+    completed = _materialize_day(service_server.url("karen_missing_db"), store, tmp_path, yesterday)
 
     assert completed.returncode != 0
     assert "could not back up database karen_missing_db" in completed.stdout + completed.stderr
