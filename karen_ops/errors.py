@@ -9,8 +9,16 @@ command that fixes it. The tree::
     ├── ToolNotFoundError      no pg_dump / pg_restore of a suitable major version
     ├── StoreError             the backup store could not be read or written
     ├── BackupError            a backup could not be taken or published
-    └── RestoreError           a backup could not be fetched, read or restored
-        └── ArchiveFormatError the stored bytes are not an archive this tool can read
+    ├── RestoreError           a backup could not be fetched, read or restored
+    │   └── ArchiveFormatError the stored bytes are not an archive this tool can read
+    ├── ArchiveError           files could not be selected, archived, stored or verified
+    ├── CapacityError          a capacity observation or report could not be made
+    ├── AlertingError          alerts could not be raised, routed or delivered
+    │   ├── DeliveryError      a channel did not accept a notification after its retries
+    │   └── StateUnavailable   the alert state store (Redis) could not be read or written
+    └── PitrError              archiving, a base backup, a drill or a restore went wrong
+        ├── SegmentConflictError  a different WAL file of the same name is already archived
+        └── SegmentMissingError   a WAL file PostgreSQL asked for is not in the archive
 """
 
 
@@ -44,3 +52,35 @@ class RestoreError(KarenOpsError):
 
 class ArchiveFormatError(RestoreError):
     """The stored bytes are not an archive the available pg_restore can read."""
+
+
+class ArchiveError(KarenOpsError):
+    """Files could not be selected, archived, stored or verified."""
+
+
+class CapacityError(KarenOpsError):
+    """A capacity observation or report could not be made."""
+
+
+class AlertingError(KarenOpsError):
+    """Alerts could not be raised, routed or delivered."""
+
+
+class DeliveryError(AlertingError):
+    """A channel did not accept a notification after its bounded retries."""
+
+
+class StateUnavailable(AlertingError):
+    """The alert state store could not be read or written."""
+
+
+class PitrError(KarenOpsError):
+    """Continuous archiving, a base backup, a recovery drill or a restore went wrong."""
+
+
+class SegmentConflictError(PitrError):
+    """The archive already holds a different WAL file under the same name."""
+
+
+class SegmentMissingError(PitrError):
+    """The archive holds no WAL file of the requested name."""

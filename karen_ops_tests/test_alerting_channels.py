@@ -14,8 +14,8 @@ from karen_ops.alerting.channels.alertmanager import AlertmanagerChannel
 from karen_ops.alerting.channels.http import RetryPolicy
 from karen_ops.alerting.channels.smtp import EmailChannel, SmtpServer
 from karen_ops.alerting.channels.webhook import SlackChannel, WebhookChannel
-from karen_ops.alerting.errors import DeliveryError
 from karen_ops.alerting.messages import Notification, redact
+from karen_ops.errors import DeliveryError
 from karen_ops_tests.alerting_fixtures import SMTP_PASSWORD, make_alert
 
 # The receivers, SMTP server and Prometheus components these tests talk to.

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from karen_ops.errors import SegmentConflictError
 from karen_ops.pitr import walnames, walstore
 from karen_ops.pitr.__main__ import main as pitr_main
 from karen_ops.pitr.commands import FETCH_ABORT, FETCH_NOT_FOUND
-from karen_ops.pitr.errors import SegmentConflictError
 from karen_ops.resources.store import BackupStoreResource
 from karen_ops.resources.store.file import FileStore
 

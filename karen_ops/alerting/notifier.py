@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from karen_ops.alerting.channels import Channel
-from karen_ops.alerting.errors import DeliveryError
 from karen_ops.alerting.messages import Notification
 from karen_ops.alerting.model import Alert, Status
 from karen_ops.alerting.routing import AlertingConfig, Route
 from karen_ops.alerting.state import AlertRecord, AlertStore, GroupRecord
+from karen_ops.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 

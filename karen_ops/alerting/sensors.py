@@ -16,7 +16,6 @@ import time
 
 import dagster as dg
 
-from karen_ops.alerting.errors import DeliveryError
 from karen_ops.alerting.metrics import push_run_metrics
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.routing import load_alerting_config
@@ -29,6 +28,7 @@ from karen_ops.alerting.sources import (
     stale_backup_alert,
 )
 from karen_ops.alerting.ticks import TickCursor, run_tick, skip_reason
+from karen_ops.errors import DeliveryError
 from karen_ops.resources.redis import RedisResource
 
 # Alerts go out within one interval of what caused them.

@@ -13,8 +13,8 @@ from typing import Protocol
 
 import redis
 
-from karen_ops.alerting.errors import StateUnavailable
 from karen_ops.alerting.model import Alert
+from karen_ops.errors import StateUnavailable
 
 # Held by whoever is delivering, so two sensor ticks never send the same group twice. Long
 # enough for a tick with slow channels, short enough that a crashed tick frees it soon.

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from karen_ops.alerting.errors import StateUnavailable
 from karen_ops.alerting.model import Alert
 from karen_ops.alerting.notifier import FlushReport, Notifier
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.routing import AlertingConfig, load_alerting_config
 from karen_ops.alerting.sources import state_outage_alert
 from karen_ops.alerting.state import AlertStore, MemoryAlertStore, RedisAlertStore
+from karen_ops.errors import StateUnavailable
 from karen_ops.resources.redis import RedisResource
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from karen_ops.archives.collect import Selection
-from karen_ops.archives.errors import ArchiveError
 from karen_ops.archives.manifest import (
     ARCHIVE_FORMAT,
     ArchiveKind,
@@ -25,7 +24,7 @@ from karen_ops.archives.manifest import (
 )
 from karen_ops.archives.readback import ReadBack, read_back
 from karen_ops.archives.tarstream import ArchivedFile, WrittenArchive, write_archive
-from karen_ops.errors import KarenOpsError
+from karen_ops.errors import ArchiveError, KarenOpsError
 from karen_ops.resources.store import BackupStore
 from karen_ops.resources.store.catalog import mark_verified
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from karen_ops import settings
 from karen_ops.archives.config import SECTION
-from karen_ops.archives.errors import ArchiveError
-from karen_ops.errors import ConfigurationError
+from karen_ops.errors import ArchiveError, ConfigurationError
 
 # A folder holding this file is a Python virtual environment, whatever it is called.
 VIRTUALENV_MARKER = "pyvenv.cfg"

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from karen_ops.archives.errors import ArchiveError
+from karen_ops.errors import ArchiveError
 from karen_ops.resources.store import BackupStore, Upload
 from karen_ops.resources.store.catalog import MANIFEST_NAME
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from karen_ops.archives.errors import ArchiveError
+from karen_ops.errors import ArchiveError
 from karen_ops.partitions import last_complete_partition
 
 # An archive records the files as they are when it runs; labelling them with a day or week

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import zstandard
 
 from karen_ops.archives.collect import Source
-from karen_ops.archives.errors import ArchiveError
 from karen_ops.archives.hashing import HashingReader, HashingSink
+from karen_ops.errors import ArchiveError
 from karen_ops.resources.store import Upload
 
 

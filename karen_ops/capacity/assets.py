@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from karen_ops import settings
-from karen_ops.capacity.errors import CapacityError
 from karen_ops.capacity.growth import (
     DayRecord,
     MetricSource,
@@ -21,7 +20,7 @@ from karen_ops.capacity.redis_usage import observe_redis
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.capacity.snapshot import observe_database, observe_host
 from karen_ops.capacity.snapshot_metadata import snapshot_metadata
-from karen_ops.errors import KarenOpsError
+from karen_ops.errors import CapacityError, KarenOpsError
 from karen_ops.resources.postgres import PostgresResource, connect
 from karen_ops.resources.redis import RedisResource
 

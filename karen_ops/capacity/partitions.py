@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from karen_ops.capacity.errors import CapacityError
+from karen_ops.errors import CapacityError
 from karen_ops.partitions import last_complete_partition
 
 # Growth is derived from the application's timestamps, so history can reach back before

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import redis
 
 from karen_ops import settings
-from karen_ops.capacity.errors import CapacityError
+from karen_ops.errors import CapacityError
 from karen_ops.resources.redis import RedisResource
 
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import psutil
 import psycopg
 
-from karen_ops.capacity.errors import CapacityError
-from karen_ops.errors import DatabaseError
+from karen_ops.errors import CapacityError, DatabaseError
 
 # psutil measures CPU use over an interval; one second is short for a run and long enough
 # to smooth out a single busy scheduler tick.

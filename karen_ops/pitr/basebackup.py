@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import zstandard
 
-from karen_ops.errors import KarenOpsError
+from karen_ops.errors import KarenOpsError, PitrError
 from karen_ops.pitr.basemanifest import (
     ARCHIVE_NAME,
     BaseManifest,
@@ -33,7 +33,6 @@ from karen_ops.pitr.basemanifest import (
     new_backup_id,
     publish_manifest,
 )
-from karen_ops.pitr.errors import PitrError
 from karen_ops.pitr.walnames import parse_lsn, segment_name
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import find_tool

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 
-from karen_ops.pitr.errors import PitrError
+from karen_ops.errors import PitrError
 from karen_ops.resources.store import BackupStore
 from karen_ops.resources.store.catalog import MANIFEST_NAME, list_backups
 

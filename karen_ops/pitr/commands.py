@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from karen_ops import settings
+from karen_ops.errors import PitrError, SegmentMissingError
 from karen_ops.pitr import walstore
-from karen_ops.pitr.errors import PitrError, SegmentMissingError
 from karen_ops.pitr.settings import cluster_name
 from karen_ops.resources.store import BackupStore, open_configured_store
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from karen_ops.errors import PitrError
 from karen_ops.pitr import walstore
-from karen_ops.pitr.errors import PitrError
 from karen_ops.pitr.walnames import WalKind, parse_lsn, parse_wal_name, segment_name
 from karen_ops.resources.store import BackupStore
 

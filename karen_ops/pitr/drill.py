@@ -22,10 +22,9 @@ from pathlib import Path
 
 from psycopg import sql
 
-from karen_ops.errors import KarenOpsError
+from karen_ops.errors import KarenOpsError, PitrError
 from karen_ops.pitr import walstore
 from karen_ops.pitr.basemanifest import BaseManifest, list_base_backups
-from karen_ops.pitr.errors import PitrError
 from karen_ops.pitr.instance import Recovery, TemporaryServer, prepare_recovery, recovery_settings
 from karen_ops.pitr.server import read_server_wal, switch_segment, wait_until_archived
 from karen_ops.pitr.unpack import unpack_base_backup

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from karen_ops.pitr.errors import PitrError
+from karen_ops.errors import PitrError
 
 PORT = 5499  # only a socket file name: nothing listens on TCP
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from karen_ops.errors import PitrError
 from karen_ops.pitr import walstore
 from karen_ops.pitr.basemanifest import BaseManifest, list_base_backups
-from karen_ops.pitr.errors import PitrError
 from karen_ops.pitr.instance import TemporaryServer, prepare_recovery
 from karen_ops.pitr.unpack import unpack_base_backup
 from karen_ops.pitr.walnames import WalKind, format_lsn, parse_lsn, parse_wal_name

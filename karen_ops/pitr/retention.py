@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 import dagster as dg
 from pydantic import Field
 
+from karen_ops.errors import PitrError
 from karen_ops.pitr.basemanifest import BaseManifest
-from karen_ops.pitr.errors import PitrError
 from karen_ops.pitr.walnames import (
     DATA_SUFFIX,
     SIDECAR_SUFFIX,

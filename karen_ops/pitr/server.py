@@ -8,7 +8,7 @@ from datetime import datetime
 
 import psycopg
 
-from karen_ops.pitr.errors import PitrError
+from karen_ops.errors import PitrError
 from karen_ops.pitr.walnames import parse_wal_name
 
 _STATE = """

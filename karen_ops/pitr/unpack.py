@@ -11,9 +11,8 @@ from pathlib import Path
 
 import zstandard
 
-from karen_ops.errors import ToolNotFoundError
+from karen_ops.errors import PitrError, ToolNotFoundError
 from karen_ops.pitr.basemanifest import BaseManifest
-from karen_ops.pitr.errors import PitrError
 from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.store import BackupStore
 

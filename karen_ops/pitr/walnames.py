@@ -19,7 +19,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from karen_ops.pitr.errors import PitrError
+from karen_ops.errors import PitrError
 
 DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024
 WAL_ROOT = "wal"

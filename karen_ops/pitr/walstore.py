@@ -19,8 +19,8 @@ from pathlib import Path
 
 import zstandard
 
+from karen_ops.errors import PitrError, SegmentConflictError, SegmentMissingError
 from karen_ops.pitr import walnames
-from karen_ops.pitr.errors import PitrError, SegmentConflictError, SegmentMissingError
 from karen_ops.pitr.walnames import WalFile, WalKind
 from karen_ops.resources.store import BackupStore
 

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from karen_ops.alerting.errors import DeliveryError
+from karen_ops.errors import DeliveryError
 
 if TYPE_CHECKING:
     import requests

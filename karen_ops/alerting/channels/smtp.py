@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from karen_ops.alerting.errors import DeliveryError
 from karen_ops.alerting.messages import Notification
-from karen_ops.errors import ConfigurationError
+from karen_ops.errors import ConfigurationError, DeliveryError
 
 TIMEOUT_SECONDS = 20
 
