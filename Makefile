@@ -13,8 +13,8 @@ ui: $(VENV)/.installed
 	$(BIN)/karen-ops ui
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check karen_ops karen_ops_tests
-	$(BIN)/ruff format --check karen_ops karen_ops_tests
+	$(BIN)/ruff check karen_ops karen_ops_tests benchmarks scripts
+	$(BIN)/ruff format --check karen_ops karen_ops_tests benchmarks scripts
 	$(BIN)/pytest
 
 $(VENV)/.installed: pyproject.toml
