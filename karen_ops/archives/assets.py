@@ -17,7 +17,7 @@ from karen_ops.archives.metadata import (
     removal_metadata,
 )
 from karen_ops.archives.partitions import require_recent_partition
-from karen_ops.errors import KarenOpsError
+from karen_ops.failures import expected_failures
 from karen_ops.resources.store import BackupStore, BackupStoreResource
 
 GROUP = "file_archives"
@@ -133,12 +133,10 @@ def _select(
     select: Callable[[ArchiveSettings], Selection],
 ) -> tuple[ArchiveSettings, Selection]:
     """The settings of this run and what they select; missing paths logged as warnings."""
-    try:
+    with expected_failures():
         require_recent_partition(partitions, context.partition_key, datetime.now(UTC))
         config = load_archive_settings()
         selection = select(config)
-    except KarenOpsError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     for path in selection.missing:
         context.log.warning(
             "archive path missing kind=%s path=%s setting=%s", kind.value, path, _SETTINGS[kind]
@@ -162,10 +160,8 @@ def _take(
         setting=_SETTINGS[kind],
         compression_level=config.compression_level,
     )
-    try:
+    with expected_failures():
         result = take_verified_archive(request, context.log)
-    except KarenOpsError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     for path in result.manifest.vanished:
         context.log.warning("archive path vanished kind=%s path=%s", kind.value, path)
     return result

@@ -14,7 +14,7 @@ from karen_ops.backups.partitions import (
     require_recent_partition,
 )
 from karen_ops.backups.verify import Verification, VerifyRequest, verify_backup
-from karen_ops.errors import KarenOpsError
+from karen_ops.failures import expected_failures
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.store import BackupStore, BackupStoreResource
 from karen_ops.resources.store.catalog import mark_verified
@@ -44,7 +44,7 @@ def build_backup_assets(
         backup_store: BackupStoreResource,
     ) -> dg.MaterializeResult:
         target = backup_target(partitions, context.partition_key, fleet)
-        try:
+        with expected_failures():
             store = backup_store.open()
             require_recent_partition(days, target.day, datetime.now(UTC))
             request = BackupRequest(
@@ -56,8 +56,6 @@ def build_backup_assets(
                 label=target.database.name if target.database else None,
             )
             manifest = take_backup(request, context.log)
-        except KarenOpsError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         return dg.MaterializeResult(metadata=backup_metadata(manifest, store))
 
     @dg.asset(
@@ -76,7 +74,7 @@ def build_backup_assets(
         backup_store: BackupStoreResource,
     ) -> Iterator[dg.MaterializeResult]:
         target = backup_target(partitions, context.partition_key, fleet)
-        try:
+        with expected_failures():
             store = backup_store.open()
             source = postgres.source(target.database)
             name = target.database.name if target.database else source.dbname
@@ -89,8 +87,6 @@ def build_backup_assets(
                 jobs=postgres.restore_jobs,
             )
             result = verify_backup(request, context.log)
-        except KarenOpsError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         checks = check_results(result)
         if all(check.passed for check in checks):
             # Retention keeps verified restore points; the mark lives beside the backup.

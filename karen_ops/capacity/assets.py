@@ -20,7 +20,8 @@ from karen_ops.capacity.redis_usage import observe_redis
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.capacity.snapshot import observe_database, observe_host
 from karen_ops.capacity.snapshot_metadata import snapshot_metadata
-from karen_ops.errors import CapacityError, KarenOpsError
+from karen_ops.errors import CapacityError
+from karen_ops.failures import expected_failures
 from karen_ops.resources.postgres import PostgresResource, connect
 from karen_ops.resources.redis import RedisResource
 
@@ -60,7 +61,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
         redis: RedisResource,
     ) -> dg.MaterializeResult:
         now = datetime.now(UTC)
-        try:
+        with expected_failures():
             day = require_observable_day(partitions, list(context.partition_keys), now)
             with connect(postgres.source(), setting=settings.DATABASE_URL) as conn:
                 conn.read_only = True
@@ -71,8 +72,6 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
                     limit=capacity.largest_relations,
                 )
             host = observe_host(capacity.disk_path)
-        except KarenOpsError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         try:
             cache = observe_redis(redis)
         except CapacityError as exc:
@@ -143,14 +142,11 @@ def _record_days(
         f"counting {', '.join(s.describe() for s in sources)} days={len(windows)} "
         f"from={windows[0].day} to={windows[-1].day} timezone={timezone}"
     )
-    try:
-        with connect(postgres.source(), setting=settings.DATABASE_URL) as conn:
-            conn.read_only = True
-            counts = count_per_day(
-                conn, sources, windows, timezone, cumulative=frozenset({"new_users"})
-            )
-    except KarenOpsError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    with expected_failures(), connect(postgres.source(), setting=settings.DATABASE_URL) as conn:
+        conn.read_only = True
+        counts = count_per_day(
+            conn, sources, windows, timezone, cumulative=frozenset({"new_users"})
+        )
 
     records: list[DayRecord] = shape(counts, windows)
     for record in records:

@@ -11,7 +11,7 @@ from karen_ops.capacity.report import (
     write_report,
 )
 from karen_ops.capacity.resource import CapacityResource
-from karen_ops.errors import KarenOpsError
+from karen_ops.failures import expected_failures
 from karen_ops.resources.store import BackupStore, BackupStoreResource
 
 GROUP = "capacity"
@@ -35,10 +35,8 @@ def build_report_asset(weekly: dg.WeeklyPartitionsDefinition) -> dg.AssetsDefini
         capacity: CapacityResource,
         backup_store: BackupStoreResource,
     ) -> dg.MaterializeResult:
-        try:
+        with expected_failures():
             store = backup_store.open()
-        except KarenOpsError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         # A backfill of many weeks is one run; each week's report lands on its own partition.
         for week in context.partition_keys:
             metadata = _report_week(context, week, weekly, capacity, store)
@@ -63,10 +61,8 @@ def _report_week(
         disk_threshold_percent=capacity.disk_threshold_percent,
         database_size_limit_bytes=capacity.database_size_limit_gib * GIB,
     )
-    try:
+    with expected_failures():
         key = write_report(report, store)
-    except KarenOpsError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     size, disk = report.forecasts
     context.log.info(
         f"capacity report week={report.week} stored={key} "

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from karen_ops import settings
-from karen_ops.errors import KarenOpsError
+from karen_ops.failures import expected_failures
 from karen_ops.pitr.basebackup import BaseBackupRequest, take_base_backup
 from karen_ops.pitr.basemanifest import newest_base_backup
 from karen_ops.pitr.continuity import describe_missing
@@ -26,10 +26,6 @@ OWNERS = ["team:platform-ops"]
 ERROR = dg.AssetCheckSeverity.ERROR
 
 
-def _fail(exc: KarenOpsError) -> dg.Failure:
-    return dg.Failure(description=str(exc), allow_retries=False)
-
-
 @dg.asset(
     group_name=GROUP,
     owners=OWNERS,
@@ -44,7 +40,7 @@ def postgres_base_backup(
     backup_store: BackupStoreResource,
     pitr: PitrResource,
 ) -> dg.MaterializeResult:
-    try:
+    with expected_failures():
         store = backup_store.open()
         request = BaseBackupRequest(
             postgres.source(), store, pitr.cluster_name(), postgres.bin_dir(), pitr.fast_checkpoint
@@ -56,8 +52,6 @@ def postgres_base_backup(
             verification = verify_unpacked(folder / "data", manifest, postgres.bin_dir())
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    except KarenOpsError as exc:
-        raise _fail(exc) from exc
     if verification.outcome is VerifyOutcome.PASSED:
         mark_verified(store, manifest.folder, {"pg_verifybackup": verification.tool})
     check = dg.AssetCheckResult(
@@ -104,7 +98,7 @@ def build_wal_archive(hourly: dg.HourlyPartitionsDefinition) -> dg.AssetsDefinit
         backup_store: BackupStoreResource,
         pitr: PitrResource,
     ) -> dg.MaterializeResult:
-        try:
+        with expected_failures():
             store = backup_store.open()
             base = newest_base_backup(store, pitr.cluster_name())
             with connect(postgres.source(), setting=settings.DATABASE_URL, autocommit=True) as conn:
@@ -117,8 +111,6 @@ def build_wal_archive(hourly: dg.HourlyPartitionsDefinition) -> dg.AssetsDefinit
                     wait_seconds=60,
                     log=context.log,
                 )
-        except KarenOpsError as exc:
-            raise _fail(exc) from exc
         continuity = status.continuity
         lag = status.lag_seconds
         checks = [
@@ -180,7 +172,7 @@ def pitr_drill(
     backup_store: BackupStoreResource,
     pitr: PitrResource,
 ) -> dg.MaterializeResult:
-    try:
+    with expected_failures():
         store = backup_store.open()
         request = DrillRequest(
             store=store,
@@ -194,8 +186,6 @@ def pitr_drill(
             timeout_seconds=pitr.drill_timeout_seconds,
         )
         result = run_drill(request, context.log)
-    except KarenOpsError as exc:
-        raise _fail(exc) from exc
     mismatches = result.mismatches
     check = dg.AssetCheckResult(
         check_name="recovered_row_counts_match",

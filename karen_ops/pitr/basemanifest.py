@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from karen_ops.errors import PitrError
 from karen_ops.resources.store import BackupStore
-from karen_ops.resources.store.catalog import MANIFEST_NAME, list_backups
+from karen_ops.resources.store.catalog import MANIFEST_NAME, CatalogEntry, list_backups
 
 KIND = "base"
 ARCHIVE_NAME = "base.tar.zst"
@@ -74,8 +74,8 @@ def publish_manifest(store: BackupStore, manifest: BaseManifest) -> None:
     store.put_bytes(manifest.folder + MANIFEST_NAME, manifest.to_json())
 
 
-def list_base_backups(store: BackupStore, cluster: str) -> list[tuple[BaseManifest, bool]]:
-    """Every complete base backup of ``cluster`` with its verified mark, oldest first."""
+def list_base_backups(store: BackupStore, cluster: str) -> list[tuple[BaseManifest, CatalogEntry]]:
+    """Every complete base backup of ``cluster`` with its catalog entry, oldest first."""
     found = []
     for entry in list_backups(store, f"{KIND}/{cluster}/"):
         if entry.kind != KIND:
@@ -83,7 +83,7 @@ def list_base_backups(store: BackupStore, cluster: str) -> list[tuple[BaseManife
         manifest = BaseManifest.from_json(
             store.read_bytes(entry.manifest_key), location=store.location(entry.manifest_key)
         )
-        found.append((manifest, entry.verified))
+        found.append((manifest, entry))
     return found
 
 

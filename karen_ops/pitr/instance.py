@@ -13,6 +13,7 @@ import pwd
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,32 +149,24 @@ class TemporaryServer:
 
     def wait_until_paused(self, user: str, timeout: float) -> str:
         """Wait until recovery reached its target and paused; return the replayed position."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with self.connect(user, "postgres") as conn:
-                    state, lsn = conn.execute(
-                        "SELECT pg_get_wal_replay_pause_state(), pg_last_wal_replay_lsn()::text"
-                    ).fetchone()
-                if state == "paused":
-                    return lsn
-            except psycopg.OperationalError:
-                if not self._alive():
-                    raise PitrError(
-                        f"recovery stopped before its target: {self.log_tail()}"
-                    ) from None
-            time.sleep(0.3)
-        raise PitrError(f"recovery did not reach its target in {timeout:.0f} s: {self.log_tail()}")
+        return self._wait_for_recovery(user, timeout, _replay_position_if_paused)
 
     def wait_until_promoted(self, user: str, timeout: float) -> str:
         """Wait until recovery reached its target and the server left recovery; return the
         position it had replayed to."""
+        return self._wait_for_recovery(user, timeout, _position_if_promoted)
+
+    def _wait_for_recovery(
+        self, user: str, timeout: float, reached: Callable[[psycopg.Connection], str | None]
+    ) -> str:
+        """Poll until ``reached`` gives a position; fail early when the server has stopped."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with self.connect(user, "postgres") as conn:
-                    if not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
-                        return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+                    position = reached(conn)
+                if position is not None:
+                    return position
             except psycopg.OperationalError:
                 if not self._alive():
                     raise PitrError(
@@ -196,3 +189,16 @@ class TemporaryServer:
         return subprocess.run(
             command, env=self.env, capture_output=True, text=True, check=False, timeout=timeout
         )
+
+
+def _replay_position_if_paused(conn: psycopg.Connection) -> str | None:
+    state, lsn = conn.execute(
+        "SELECT pg_get_wal_replay_pause_state(), pg_last_wal_replay_lsn()::text"
+    ).fetchone()
+    return lsn if state == "paused" else None
+
+
+def _position_if_promoted(conn: psycopg.Connection) -> str | None:
+    if conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+        return None
+    return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]

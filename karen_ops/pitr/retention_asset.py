@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from karen_ops.pitr.basemanifest import KIND, BaseManifest
+from karen_ops.pitr.basemanifest import list_base_backups
 from karen_ops.pitr.resource import PitrResource
 from karen_ops.pitr.retention import (
     BaseBackup,
@@ -17,21 +17,13 @@ from karen_ops.pitr.retention import (
 )
 from karen_ops.pitr.walnames import cluster_prefix
 from karen_ops.resources.store import BackupStore, BackupStoreResource
-from karen_ops.resources.store.catalog import MANIFEST_NAME, list_backups
+from karen_ops.resources.store.catalog import MANIFEST_NAME
 
 WAL_RETENTION = dg.AssetKey("wal_retention")
 
 
 def load_base_backups(store: BackupStore, cluster: str) -> list[BaseBackup]:
-    found = []
-    for entry in list_backups(store, f"{KIND}/{cluster}/"):
-        if entry.kind != KIND:
-            continue
-        manifest = BaseManifest.from_json(
-            store.read_bytes(entry.manifest_key), location=store.location(entry.manifest_key)
-        )
-        found.append(BaseBackup(entry, manifest))
-    return found
+    return [BaseBackup(entry, manifest) for manifest, entry in list_base_backups(store, cluster)]
 
 
 def plan_for_store(
