@@ -204,11 +204,38 @@ def pushgateway() -> Iterator[str]:
 @dataclass
 class RedisServer:
     url: str
-    process: subprocess.Popen
+    args: list[str]
+    process: subprocess.Popen | None = None
 
-    def stop(self) -> None:
+    def start(self) -> None:
+        import redis
+
+        self.process = subprocess.Popen(
+            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Stop the server; with ``keep_data`` it writes its data first and reloads it on start."""
+        import redis
+
+        if keep_data:
+            redis.Redis.from_url(self.url).save()
         self.process.terminate()
         self.process.wait(timeout=10)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
 
 @pytest.fixture
@@ -216,27 +243,12 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A Redis of the test's own, so it can be stopped without touching the shared one."""
     binary = _binary("redis-server", "redis-server")
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    import redis
-
-    client = redis.Redis(port=port, socket_connect_timeout=1)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-    server = RedisServer(f"redis://127.0.0.1:{port}/0", process)
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+            "no", "--dir", str(tmp_path)]  # fmt: skip
+    server = RedisServer(f"redis://127.0.0.1:{port}/0", args)
+    server.start()
     yield server
-    if process.poll() is None:
+    if server.running:
         server.stop()
 
 

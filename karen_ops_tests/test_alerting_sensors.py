@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 from karen_ops.alerting.definitions import build_definitions
+from karen_ops.alerting.handover import ALERT_TAG, PENDING
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.sensors import (
     asset_check_alerts,
     run_failure_alerts,
+    run_success_resolutions,
     stale_backup_alert_sensor,
 )
 from karen_ops.alerting.ticks import TickCursor
@@ -216,25 +218,122 @@ def test_redis_stopped_midway_alerts_still_go_out_and_outage_is_reported(
     assert TickCursor.parse(cursor).fallback is not None
 
 
-def test_failed_run_without_redis_is_delivered_at_once_with_the_outage(
+def _report_failure(instance, run, event, resources) -> None:
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alerts",
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources=resources,
+    ).for_run_failure()
+    run_failure_alerts(context)
+
+
+def _alert_names(posts) -> list[str]:
+    return sorted(a["labels"]["alertname"] for p in posts for a in p.json()["alerts"])
+
+
+def test_failed_run_without_redis_or_channels_is_kept_until_a_channel_takes_it(
+    receiver_factory, settings_file
+):
+    webhook = receiver_factory()
+    webhook.always = 503  # the only channel refuses, and Redis is not there either
+    resources = _resources(webhook, "redis://127.0.0.1:1/0")
+    defs = dg.Definitions(sensors=[run_failure_alerts, asset_check_alerts])
+    with dg.DagsterInstance.ephemeral() as instance:
+        run, event = _failed_backup_run(instance, "2026-01-01")
+        _report_failure(instance, run, event, resources)  # neither stored nor sent: no raise
+        assert instance.get_run_by_id(run.run_id).tags[ALERT_TAG] == PENDING
+
+        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
+        assert instance.get_run_by_id(run.run_id).tags[ALERT_TAG] == "taken"
+        refused = len(webhook.posts)
+        assert refused >= 1
+
+        webhook.always = 200
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        delivered = webhook.posts[refused:]
+        _tick(asset_check_alerts, instance, defs, resources, cursor)
+
+    assert _alert_names(delivered) == ["AlertStateUnavailable", "DagsterRunFailed"]
+    assert len(webhook.posts) == refused + len(delivered)  # the third tick sent nothing again
+    failed = next(a for p in delivered for a in p.json()["alerts"] if "job" in a["labels"])
+    assert failed["labels"]["partition"] == "2026-01-01"
+    assert "could not reach postgresql://karen:***@db.internal" in str(failed["annotations"])
+    assert all(b"db-Secret-9" not in p.body for p in webhook.posts)
+
+
+def test_failed_run_recovering_while_redis_is_away_fires_then_resolves_once(
     receiver_factory, settings_file
 ):
     webhook = receiver_factory()
     resources = _resources(webhook, "redis://127.0.0.1:1/0")
+    defs = dg.Definitions(sensors=[run_failure_alerts, asset_check_alerts])
     with dg.DagsterInstance.ephemeral() as instance:
         run, event = _failed_backup_run(instance, "2026-01-01")
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alerts",
-            dagster_event=event,
-            dagster_instance=instance,
-            dagster_run=run,
-            resources=resources,
-        ).for_run_failure()
-        run_failure_alerts(context)
+        _report_failure(instance, run, event, resources)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
 
-    names = [a["labels"]["alertname"] for p in webhook.posts for a in p.json()["alerts"]]
-    assert sorted(names) == ["AlertStateUnavailable", "DagsterRunFailed"]
-    assert all(b"db-Secret-9" not in p.body for p in webhook.posts)
+        retry = instance.add_run(
+            dg.DagsterRun(
+                job_name="nightly_backup",
+                tags={"dagster/partition": "2026-01-01"},
+                status=dg.DagsterRunStatus.SUCCESS,
+            )
+        )
+        success = dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name="nightly_backup"
+        )
+        instance.report_dagster_event(success, run_id=retry.run_id)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_success_resolutions",
+            dagster_event=success,
+            dagster_instance=instance,
+            dagster_run=retry,
+            resources=resources,
+        )
+        run_success_resolutions(context)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+
+    statuses = [
+        (a["labels"]["alertname"], a["status"]) for p in webhook.posts for a in p.json()["alerts"]
+    ]
+    assert statuses.count(("DagsterRunFailed", "firing")) == 1
+    assert statuses.count(("DagsterRunFailed", "resolved")) == 1
+
+
+def test_alert_held_in_redis_resolves_after_redis_comes_back(
+    receiver_factory, private_redis, settings_file
+):
+    webhook = receiver_factory()
+    outcome = {"passed": False}
+    defs = _health_defs(outcome)
+    resources = _resources(webhook, private_redis.url)
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize(defs.assets, instance=instance)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
+
+        private_redis.stop(keep_data=True)  # the firing alert stays in Redis's data
+        outcome["passed"] = True
+        dg.materialize(defs.assets, instance=instance)
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        while_away = len(webhook.posts)
+
+        private_redis.start()
+        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        _tick(asset_check_alerts, instance, defs, resources, cursor)
+
+    def check_statuses(posts):
+        return [
+            a["status"]
+            for p in posts
+            for a in p.json()["alerts"]
+            if a["labels"]["alertname"] == "AssetCheckFailed"
+        ]
+
+    assert check_statuses(webhook.posts[:while_away]) == ["firing"]
+    assert check_statuses(webhook.posts[while_away:]) == ["resolved"]
+    assert TickCursor.parse(cursor).fallback is None
 
 
 def test_stale_verified_backup_is_critical_p0_and_resolves_when_fresh(

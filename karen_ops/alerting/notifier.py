@@ -56,15 +56,20 @@ class Notifier:
         *,
         clock: Callable[[], float] = time.time,
         logger: logging.Logger | logging.LoggerAdapter = log,
+        defer_unknown_resolutions: bool = False,
     ):
         self.config = config
         self.channels = channels
         self.store = store
         self.clock = clock
         self.log = logger
+        # Set while the store stands in for Redis: a resolution it cannot match may belong to
+        # an alert Redis holds, so it is kept for later instead of dropped.
+        self.defer_unknown_resolutions = defer_unknown_resolutions
 
     def observe(self, alerts: Iterable[Alert]) -> None:
-        """Record firing alerts and resolutions; a resolution of nothing announced is dropped."""
+        """Record firing alerts and resolutions; a resolution of nothing announced is dropped,
+        or deferred when the store stands in for Redis."""
         records = self.store.alerts()
         for alert in alerts:
             known = records.get(alert.fingerprint)
@@ -77,6 +82,11 @@ class Notifier:
                         replace(alert, starts_at=known.alert.starts_at), known.sent
                     )
             else:
+                if known is None and self.defer_unknown_resolutions:
+                    record = AlertRecord(alert, deferred=True)
+                    self.store.put_alert(record)
+                    records[alert.fingerprint] = record
+                    continue
                 if known is None or known.alert.status is Status.RESOLVED:
                     continue
                 if not known.sent:
@@ -104,6 +114,8 @@ class Notifier:
     def _deliveries(self, records: Iterable[AlertRecord]) -> list[_Delivery]:
         deliveries: dict[tuple[str, str, str], _Delivery] = {}
         for record in records:
+            if record.deferred:
+                continue
             for route in self.config.routes_for(record.alert):
                 for channel in route.channels:
                     if channel not in self.channels:
@@ -184,7 +196,7 @@ class Notifier:
     def _forget_resolved(self, records: Iterable[AlertRecord]) -> None:
         """Drop resolved alerts once every delivery that heard them fire heard them resolve."""
         for record in records:
-            if record.alert.status is not Status.RESOLVED:
+            if record.alert.status is not Status.RESOLVED or record.deferred:
                 continue
             if all(status == Status.RESOLVED.value for status in record.sent.values()):
                 self.store.delete_alert(record.alert.fingerprint)

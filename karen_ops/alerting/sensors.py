@@ -6,7 +6,8 @@
   it; both run sensors also push the run's metrics to the Pushgateway.
 - ``asset_check_alerts``: reads check evaluations, so non-blocking WARN and ERROR checks that
   do not fail their run still alert, and a passing evaluation resolves; every tick it also
-  delivers whatever is due (grouped notices, repeats, retries of failed deliveries).
+  delivers whatever is due (grouped notices, repeats, retries of failed deliveries), including
+  the run alerts the run sensors handed over because Redis was away.
 - ``stale_backup_alert``: the newest verified backup older than the limit is critical.
 """
 
@@ -16,7 +17,16 @@ import time
 
 import dagster as dg
 
+from karen_ops.alerting.handover import (
+    ALERT_TAG,
+    PENDING,
+    hand_over,
+    mark_taken,
+    pending_runs,
+    run_alert,
+)
 from karen_ops.alerting.metrics import push_run_metrics
+from karen_ops.alerting.model import Alert
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.routing import load_alerting_config
 from karen_ops.alerting.sources import (
@@ -27,8 +37,7 @@ from karen_ops.alerting.sources import (
     run_recovery_alert,
     stale_backup_alert,
 )
-from karen_ops.alerting.ticks import TickCursor, run_tick, skip_reason
-from karen_ops.errors import DeliveryError
+from karen_ops.alerting.ticks import TickCursor, run_tick, skip_reason, store_alert
 from karen_ops.resources.redis import RedisResource
 
 # Alerts go out within one interval of what caused them.
@@ -57,16 +66,7 @@ def run_failure_alerts(
         load_alerting_config(),
     )
     push_run_metrics(context.instance, run, alerting.pushgateway(), context.log)
-    # Grouping happens at delivery (asset_check_alerts); only without Redis, where nothing
-    # could hold the alert until then, is it delivered here and now.
-    outcome = run_tick(TickCursor(), alerting, redis, [alert], context.log, deliver=False)
-    if outcome.state_outage and not outcome.report.sent and outcome.report.failed:
-        # Neither Redis nor any channel took the alert: fail the tick so Dagster offers this
-        # run to the sensor again instead of losing the alert.
-        raise DeliveryError(
-            f"could not deliver or store the alert for failed run {run.run_id}: "
-            + "; ".join(reason for _, reason in outcome.report.failed)
-        )
+    _store_or_hand_over(context, alerting, redis, alert)
 
 
 @dg.run_status_sensor(
@@ -85,7 +85,24 @@ def run_success_resolutions(
         run, alerting.run_link(run.run_id), time.time(), load_alerting_config()
     )
     push_run_metrics(context.instance, run, alerting.pushgateway(), context.log)
-    run_tick(TickCursor(), alerting, redis, [resolution], context.log, deliver=False)
+    _store_or_hand_over(context, alerting, redis, resolution)
+
+
+def _store_or_hand_over(
+    context: dg.RunStatusSensorContext,
+    alerting: AlertingResource,
+    redis: RedisResource,
+    alert: Alert,
+) -> None:
+    """Grouping and delivery happen in asset_check_alerts: store the alert in Redis for it,
+    or, with Redis away, tag the run so that sensor builds the alert again and keeps it."""
+    outage = store_alert(alerting, redis, alert, context.log)
+    if outage:
+        hand_over(context.instance, context.dagster_run)
+        context.log.warning(
+            f"alert for run {context.dagster_run.run_id} handed to asset_check_alerts "
+            f"(tag {ALERT_TAG}={PENDING}): {outage}"
+        )
 
 
 @dg.sensor(
@@ -105,8 +122,13 @@ def asset_check_alerts(
         history = storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY)
         records += [r for r in history if cursor.after_id is None or r.id > cursor.after_id]
     alerts = list(check_alerts(records, alerting.asset_link))
+    handed_over = pending_runs(context.instance)
+    config = load_alerting_config()
+    alerts += [run_alert(context.instance, run, alerting, config) for run in handed_over]
 
     outcome = run_tick(cursor, alerting, redis, alerts, context.log)
+    # The alerts now live in Redis or in the cursor returned below, which retry them.
+    mark_taken(context.instance, handed_over)
     if records:
         cursor.after_id = max(r.id for r in records)
     return dg.SensorResult(skip_reason=skip_reason(outcome), cursor=cursor.dump())

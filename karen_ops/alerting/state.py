@@ -23,18 +23,26 @@ LOCK_SECONDS = 120
 
 @dataclass
 class AlertRecord:
-    """An alert and, per delivery (``route/channel``), the status that delivery last sent."""
+    """An alert and, per delivery (``route/channel``), the status that delivery last sent.
+
+    A ``deferred`` record is a resolution seen while Redis was away, of an alert this store
+    does not hold: whether anyone heard it fire is in Redis, so it waits there to be applied.
+    """
 
     alert: Alert
     sent: dict[str, str] = field(default_factory=dict)
+    deferred: bool = False
 
     def to_json(self) -> str:
-        return json.dumps({"alert": self.alert.to_dict(), "sent": self.sent}, sort_keys=True)
+        data = {"alert": self.alert.to_dict(), "sent": self.sent}
+        if self.deferred:
+            data["deferred"] = True
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> AlertRecord:
         data = json.loads(text)
-        return cls(Alert.from_dict(data["alert"]), dict(data["sent"]))
+        return cls(Alert.from_dict(data["alert"]), dict(data["sent"]), data.get("deferred", False))
 
 
 @dataclass

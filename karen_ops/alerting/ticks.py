@@ -2,7 +2,11 @@
 
 When Redis cannot be reached the tick keeps the alert records in its cursor, delivers what
 it saw at once (no one else can group it later), and raises an alert about the outage
-itself. When Redis is back, the cursor's records move into it and the outage resolves.
+itself. When Redis is back, the cursor's records move into it, resolutions seen meanwhile of
+alerts Redis holds are applied there, and the outage resolves.
+
+The run sensors only record alerts (``store_alert``); delivery is the cursor-keeping sensors'
+job, so a run alert that finds Redis away is handed to them (see ``handover``).
 """
 
 from __future__ import annotations
@@ -14,12 +18,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from karen_ops.alerting.model import Alert
+from karen_ops.alerting.model import Alert, Status
 from karen_ops.alerting.notifier import FlushReport, Notifier
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.routing import AlertingConfig, load_alerting_config
 from karen_ops.alerting.sources import state_outage_alert
-from karen_ops.alerting.state import AlertStore, MemoryAlertStore, RedisAlertStore
+from karen_ops.alerting.state import AlertRecord, AlertStore, MemoryAlertStore, RedisAlertStore
 from karen_ops.errors import StateUnavailable
 from karen_ops.resources.redis import RedisResource
 
@@ -65,7 +69,6 @@ def run_tick(
     alerts: list[Alert],
     logger,
     *,
-    deliver: bool = True,
     clock: Callable[[], float] = time.time,
 ) -> TickOutcome:
     config = load_alerting_config()
@@ -81,7 +84,14 @@ def run_tick(
         if cursor.fallback:
             _move_into(MemoryAlertStore.from_dict(cursor.fallback), store)
 
-    notifier = Notifier(config, alerting.channels(), store, clock=clock, logger=logger)
+    notifier = Notifier(
+        config,
+        alerting.channels(),
+        store,
+        clock=clock,
+        logger=logger,
+        defer_unknown_resolutions=outage is not None,
+    )
     outage_alert = state_outage_alert(redis.describe(), outage or "", clock())
     if outage:
         alerts = [*alerts, outage_alert]
@@ -89,20 +99,43 @@ def run_tick(
         alerts = [*alerts, outage_alert.resolved(clock(), cause="Redis answers again")]
     notifier.observe(alerts)
 
-    report = FlushReport()
-    if deliver or outage:
-        report = notifier.flush(immediate=outage is not None)
+    report = notifier.flush(immediate=outage is not None)
     cursor.fallback = store.to_dict() if isinstance(store, MemoryAlertStore) else None
     return TickOutcome(report, outage, alerts)
+
+
+def store_alert(
+    alerting: AlertingResource, redis: RedisResource, alert: Alert, logger
+) -> str | None:
+    """Record one alert in Redis for the next delivery; the outage if Redis is away."""
+    config = load_alerting_config()
+    try:
+        store = redis_store(redis, config)
+        Notifier(config, alerting.channels(), store, logger=logger).observe([alert])
+    except StateUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def _move_into(source: MemoryAlertStore, target: RedisAlertStore) -> None:
     known = target.alerts()
     for fingerprint, record in source.alerts().items():
-        if fingerprint not in known:
+        if record.deferred:
+            _apply_deferred(record, known.get(fingerprint), target)
+        elif fingerprint not in known:
             target.put_alert(record)
     for key, group in source.groups().items():
         target.put_group(key, group)
+
+
+def _apply_deferred(
+    resolution: AlertRecord, held: AlertRecord | None, target: RedisAlertStore
+) -> None:
+    """Resolve the alert Redis holds; a resolution of nothing Redis holds needs no notice."""
+    if held is None or held.alert.status is not Status.FIRING:
+        return
+    ended = resolution.alert.ends_at or resolution.alert.starts_at
+    target.put_alert(AlertRecord(held.alert.resolved(ended, resolution.alert.cause), held.sent))
 
 
 def skip_reason(outcome: TickOutcome) -> dg.SkipReason:
