@@ -104,7 +104,7 @@ def test_promtool_accepts_the_shipped_rules():
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout
 
 
 def test_promtool_rule_test_fires_the_stale_backup_rule_after_26_hours():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import requests
 import yaml
 
 from karen_ops.alerting.definitions import build_definitions
@@ -62,9 +63,12 @@ def _health_defs(outcome: dict[str, bool]) -> dg.Definitions:
     return dg.Definitions(assets=[table_health])
 
 
-def _resources(receiver, redis_url: str) -> dict[str, object]:
+def _resources(receiver, redis_url: str, pushgateway: str | None = None) -> dict[str, object]:
+    alerting = AlertingResource(
+        webhook_url=receiver.url, dagster_ui_url="http://ui:3000", pushgateway_url=pushgateway
+    )
     return {
-        "alerting": AlertingResource(webhook_url=receiver.url, dagster_ui_url="http://ui:3000"),
+        "alerting": alerting,
         "redis": RedisResource(url=redis_url, key_prefix="karen-ops-test:"),
     }
 
@@ -229,16 +233,26 @@ def _report_failure(instance, run, event, resources) -> None:
     run_failure_alerts(context)
 
 
+def _delivery_failures(gateway: str) -> dict[str, float]:
+    counts = {}
+    for line in requests.get(f"{gateway}/metrics", timeout=5).text.splitlines():
+        if line.startswith("karen_ops_alert_delivery_failures_total{"):
+            assert 'dagster_sensor="asset_check_alerts"' in line
+            channel = line.split('channel="', 1)[1].split('"', 1)[0]
+            counts[channel] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 def _alert_names(posts) -> list[str]:
     return sorted(a["labels"]["alertname"] for p in posts for a in p.json()["alerts"])
 
 
 def test_failed_run_without_redis_or_channels_is_kept_until_a_channel_takes_it(
-    receiver_factory, settings_file
+    receiver_factory, settings_file, pushgateway
 ):
     webhook = receiver_factory()
     webhook.always = 503  # the only channel refuses, and Redis is not there either
-    resources = _resources(webhook, "redis://127.0.0.1:1/0")
+    resources = _resources(webhook, "redis://127.0.0.1:1/0", pushgateway)
     defs = dg.Definitions(sensors=[run_failure_alerts, asset_check_alerts])
     with dg.DagsterInstance.ephemeral() as instance:
         run, event = _failed_backup_run(instance, "2026-01-01")
@@ -257,6 +271,8 @@ def test_failed_run_without_redis_or_channels_is_kept_until_a_channel_takes_it(
 
     assert _alert_names(delivered) == ["AlertStateUnavailable", "DagsterRunFailed"]
     assert len(webhook.posts) == refused + len(delivered)  # the third tick sent nothing again
+    # Both groups (the run and the outage) were refused once, and that is counted.
+    assert _delivery_failures(pushgateway) == {"webhook": 2.0}
     failed = next(a for p in delivered for a in p.json()["alerts"] if "job" in a["labels"])
     assert failed["labels"]["partition"] == "2026-01-01"
     assert "could not reach postgresql://karen:***@db.internal" in str(failed["annotations"])

@@ -11,6 +11,11 @@ failed run replaces only the failure metrics and the last success time survives 
 - ``karen_ops_backup_size_bytes``: stored size of the backup a run took;
 - ``karen_ops_backup_verified``: 1 if the run's verification restored and compared, else 0;
 - ``karen_ops_backup_last_verified_timestamp_seconds``: when a backup last verified.
+
+The delivering sensors push one more group (``dagster_sensor=<name>``):
+
+- ``karen_ops_alert_delivery_failures_total{channel}``: deliveries a channel refused since the
+  sensor's cursor began; each failed delivery is tried again on the next tick.
 """
 
 from __future__ import annotations
@@ -51,6 +56,41 @@ def push_run_metrics(
         logger.warning(
             "could not push metrics of run %s to %s: %s; check KAREN_PUSHGATEWAY_URL",
             run.run_id,
+            public_target(gateway),
+            exc,
+        )
+        return False
+    return True
+
+
+def push_delivery_failures(
+    gateway: str | None, sensor: str, failures: dict[str, int], logger=log
+) -> bool:
+    """Push a sensor's failed-delivery counts; a Pushgateway that is down is logged."""
+    if not gateway:
+        return False
+    from prometheus_client import CollectorRegistry, Counter, pushadd_to_gateway
+
+    registry = CollectorRegistry()
+    counter = Counter(
+        "karen_ops_alert_delivery_failures",
+        "Alert deliveries a channel refused.",
+        ["channel"],
+        registry=registry,
+    )
+    for channel, count in sorted(failures.items()):
+        counter.labels(channel=channel).inc(count)
+    try:
+        pushadd_to_gateway(
+            gateway,
+            job=PUSH_JOB,
+            grouping_key={"dagster_sensor": sensor},
+            registry=registry,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except OSError as exc:
+        logger.warning(
+            "could not push alert delivery failures to %s: %s; check KAREN_PUSHGATEWAY_URL",
             public_target(gateway),
             exc,
         )

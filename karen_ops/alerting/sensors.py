@@ -126,7 +126,7 @@ def asset_check_alerts(
     config = load_alerting_config()
     alerts += [run_alert(context.instance, run, alerting, config) for run in handed_over]
 
-    outcome = run_tick(cursor, alerting, redis, alerts, context.log)
+    outcome = run_tick(cursor, alerting, redis, alerts, context.log, sensor="asset_check_alerts")
     # The alerts now live in Redis or in the cursor returned below, which retry them.
     mark_taken(context.instance, handed_over)
     if records:
@@ -151,7 +151,7 @@ def stale_backup_alert_sensor(
         time.time(),
         alerting.asset_link("backup_verification"),
     )
-    outcome = run_tick(cursor, alerting, redis, [alert], context.log)
+    outcome = run_tick(cursor, alerting, redis, [alert], context.log, sensor="stale_backup_alert")
     return dg.SensorResult(skip_reason=skip_reason(outcome), cursor=cursor.dump())
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from karen_ops.alerting.metrics import push_delivery_failures
 from karen_ops.alerting.model import Alert, Status
 from karen_ops.alerting.notifier import FlushReport, Notifier
 from karen_ops.alerting.resource import AlertingResource
@@ -30,17 +31,20 @@ from karen_ops.resources.redis import RedisResource
 
 @dataclass
 class TickCursor:
-    """A sensor's cursor: how far it has read, and the alert state while Redis is away."""
+    """A sensor's cursor: how far it has read, the alert state while Redis is away, and how
+    many deliveries each channel has refused."""
 
     after_id: int | None = None
     fallback: dict | None = None
+    failures: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str | None) -> TickCursor:
         return cls(**json.loads(text)) if text else cls()
 
     def dump(self) -> str:
-        return json.dumps({"after_id": self.after_id, "fallback": self.fallback}, sort_keys=True)
+        fields = {"after_id": self.after_id, "fallback": self.fallback, "failures": self.failures}
+        return json.dumps(fields, sort_keys=True)
 
 
 @dataclass
@@ -69,6 +73,7 @@ def run_tick(
     alerts: list[Alert],
     logger,
     *,
+    sensor: str,
     clock: Callable[[], float] = time.time,
 ) -> TickOutcome:
     config = load_alerting_config()
@@ -101,7 +106,18 @@ def run_tick(
 
     report = notifier.flush(immediate=outage is not None)
     cursor.fallback = store.to_dict() if isinstance(store, MemoryAlertStore) else None
+    _count_failures(cursor, report, alerting, sensor, logger)
     return TickOutcome(report, outage, alerts)
+
+
+def _count_failures(
+    cursor: TickCursor, report: FlushReport, alerting: AlertingResource, sensor: str, logger
+) -> None:
+    if not report.failed:
+        return
+    for channel, _ in report.failed:
+        cursor.failures[channel] = cursor.failures.get(channel, 0) + 1
+    push_delivery_failures(alerting.pushgateway(), sensor, cursor.failures, logger)
 
 
 def store_alert(
