@@ -147,8 +147,11 @@ def _move_into(source: MemoryAlertStore, target: RedisAlertStore) -> None:
 def _apply_deferred(
     resolution: AlertRecord, held: AlertRecord | None, target: RedisAlertStore
 ) -> None:
-    """Resolve the alert Redis holds; a resolution of nothing Redis holds needs no notice."""
+    """Resolve the alert Redis holds; a resolution of nothing announced needs no notice."""
     if held is None or held.alert.status is not Status.FIRING:
+        return
+    if not held.sent:
+        target.delete_alert(held.alert.fingerprint)
         return
     ended = resolution.alert.ends_at or resolution.alert.starts_at
     target.put_alert(AlertRecord(held.alert.resolved(ended, resolution.alert.cause), held.sent))
