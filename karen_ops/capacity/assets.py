@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from karen_ops import settings
+from karen_ops.capacity.fleet import FleetObservation, RelationQuery, observe_fleet
 from karen_ops.capacity.growth import (
     DayRecord,
     MetricSource,
@@ -19,7 +20,7 @@ from karen_ops.capacity.partitions import DayWindow, day_windows, require_observ
 from karen_ops.capacity.redis_usage import observe_redis
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.capacity.snapshot import observe_database, observe_host
-from karen_ops.capacity.snapshot_metadata import snapshot_metadata
+from karen_ops.capacity.snapshot_metadata import fleet_metadata, snapshot_metadata
 from karen_ops.errors import CapacityError
 from karen_ops.failures import expected_failures
 from karen_ops.resources.postgres import PostgresResource, connect
@@ -52,7 +53,10 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
         kinds={"postgres", "redis"},
         description="Database and largest table and index sizes, connections against "
         "max_connections, cache hit ratio, host disk, memory and load, Redis memory and keys, "
-        "as observed when the run starts; only the day just ended can be recorded.",
+        "as observed when the run starts; only the day just ended can be recorded. The "
+        "database figures are those of the application's database (KAREN_DATABASE_URL); each "
+        "database of a fleet in the settings file adds its own size, connections, cache hit "
+        "ratio and largest relations, or is recorded as unreachable.",
     )
     def capacity_snapshot(
         context: dg.AssetExecutionContext,
@@ -72,6 +76,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
                     limit=capacity.largest_relations,
                 )
             host = observe_host(capacity.disk_path)
+            fleet = _observe_fleet(context, postgres, capacity)
         try:
             cache = observe_redis(redis)
         except CapacityError as exc:
@@ -83,12 +88,14 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
             f"disk_used_percent={host.disk_used_percent:.1f} "
             f"connections={database.connections}/{database.max_connections}"
         )
-        return dg.MaterializeResult(metadata=snapshot_metadata(now, database, host, cache))
+        metadata = {**snapshot_metadata(now, database, host, cache), **fleet_metadata(fleet)}
+        return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
         **growth,
         description="New users per day and all users at each day's end, from the users' "
-        "sign-up timestamps (capacity resource: users_table, users_time_column).",
+        "sign-up timestamps (capacity resource: users_table, users_time_column) in the "
+        "application's database (KAREN_DATABASE_URL), not the fleet's.",
     )
     def user_growth(
         context: dg.AssetExecutionContext, postgres: PostgresResource, capacity: CapacityResource
@@ -101,7 +108,7 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
     @dg.asset(
         **growth,
         description="Distinct users with recorded activity per day (default: "
-        "user_sessions.last_activity_at).",
+        "user_sessions.last_activity_at), in the application's database.",
     )
     def daily_active_users(
         context: dg.AssetExecutionContext, postgres: PostgresResource, capacity: CapacityResource
@@ -113,7 +120,8 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
 
     @dg.asset(
         **growth,
-        description="Conversations started and messages sent per day.",
+        description="Conversations started and messages sent per day, in the application's "
+        "database.",
     )
     def chat_activity(
         context: dg.AssetExecutionContext, postgres: PostgresResource, capacity: CapacityResource
@@ -126,6 +134,30 @@ def build_daily_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.Asse
         return _record_days(context, partitions, postgres, sources, shape)
 
     return [capacity_snapshot, user_growth, daily_active_users, chat_activity]
+
+
+def _observe_fleet(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, capacity: CapacityResource
+) -> list[FleetObservation]:
+    """Each database of the fleet in the settings file; those out of reach are logged."""
+    fleet = settings.load_fleet()
+    relations = RelationQuery(
+        capacity.schema_name, capacity.always_listed_tables(), capacity.largest_relations
+    )
+    observations = observe_fleet(postgres, fleet, relations)
+    for observation in observations:
+        if not observation.observed:
+            # The problem names the database and server, never the URL with its password.
+            context.log.warning(
+                f"capacity snapshot continues without fleet database {observation.name}: "
+                f"{observation.problem}"
+            )
+    if observations:
+        observed = sum(o.observed for o in observations)
+        context.log.info(
+            f"capacity snapshot fleet databases={len(observations)} observed={observed}"
+        )
+    return observations
 
 
 def _record_days(

@@ -34,9 +34,10 @@ class DatabaseUsage:
     database: str
     size_bytes: int
     relations: list[RelationSize]
-    connections: int
+    connections: int  # client backends on the whole server: max_connections is server-wide
     max_connections: int
     cache_hit_ratio: float | None  # None: the statistics hold no block reads yet
+    database_connections: int  # client backends connected to this database
 
     @property
     def connections_percent(self) -> float:
@@ -91,6 +92,8 @@ SERVER = """
 SELECT current_database(), pg_database_size(current_database()),
        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
        current_setting('max_connections')::int,
+       (SELECT count(*) FROM pg_stat_activity
+        WHERE backend_type = 'client backend' AND datname = current_database()),
        (SELECT blks_hit FROM pg_stat_database WHERE datname = current_database()),
        (SELECT blks_read FROM pg_stat_database WHERE datname = current_database())
 """
@@ -102,13 +105,14 @@ def observe_database(
     """Sizes, connections and cache hits of the connected database, as they are now."""
     params = {"schema": schema, "always": always, "limit": limit}
     try:
-        database, size, connections, max_connections, hits, reads = conn.execute(SERVER).fetchone()
+        row = conn.execute(SERVER).fetchone()
         tables = conn.execute(TABLES, params).fetchall()
         indexes = conn.execute(INDEXES, params).fetchall()
     except psycopg.Error as exc:
         raise DatabaseError(
             f"could not observe the size of database {conn.info.dbname}: {exc}"
         ) from exc
+    database, size, connections, max_connections, own_connections, hits, reads = row
     relations = [RelationSize(name, "table", total, rows) for name, total, rows in tables]
     relations += [RelationSize(n, "index", size_, rows, table) for n, size_, rows, table in indexes]
     blocks = (hits or 0) + (reads or 0)
@@ -119,6 +123,7 @@ def observe_database(
         connections=connections,
         max_connections=max_connections,
         cache_hit_ratio=(hits or 0) / blocks if blocks else None,
+        database_connections=own_connections,
     )
 
 

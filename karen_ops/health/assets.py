@@ -29,7 +29,9 @@ COMPONENTS = [
         group_name=GROUP,
         owners=OWNERS,
         kinds={"postgres"},
-        description="The AI Karen PostgreSQL server: queries, connections, long statements.",
+        description="The AI Karen PostgreSQL databases (each of a fleet named in the settings "
+        "file, else the one at KAREN_DATABASE_URL): queries, and per server connections and long "
+        "statements.",
     ),
     dg.AssetSpec(
         "karen_redis",

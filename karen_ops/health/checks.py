@@ -1,7 +1,9 @@
 """The health asset checks: every five minutes the probes, every hour the detail.
 
 Each group of checks is one Dagster step whose probes run side by side under one deadline,
-so one hanging component delays no other and the step ends soon after the timeout.
+so one hanging component delays no other and the step ends soon after the timeout. Every
+PostgreSQL database (each of a fleet) is probed on its own under that deadline; the answers
+are then judged together into one result per check.
 """
 
 from collections.abc import Callable, Iterator
@@ -12,7 +14,14 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
+from karen_ops import settings
 from karen_ops.health import cache, database, host, web
+from karen_ops.health.fleet import (
+    database_targets,
+    judge_connections,
+    judge_long_queries,
+    judge_queries,
+)
 from karen_ops.health.probes import Probe, Verdict, run_concurrently
 from karen_ops.health.resource import HealthSettingsResource
 from karen_ops.health.settings import BACKEND_URL, FRONTEND_URL
@@ -25,8 +34,9 @@ FIVE_MINUTE_CHECKS = {
     ("karen_backend", "api_responds_healthy"): "The backend health endpoint answers 2xx, "
     "without a redirect, and does not report itself unhealthy.",
     ("karen_frontend", "frontend_responds"): "The web frontend answers 2xx without a redirect.",
-    ("karen_postgres", "accepts_queries"): "PostgreSQL accepts a connection and answers "
-    "SELECT 1 (latency in metadata).",
+    ("karen_postgres", "accepts_queries"): "Every fleet database (without a fleet, the one at "
+    "KAREN_DATABASE_URL) accepts a connection and answers SELECT 1 (latency in metadata); a "
+    "failure names each database that does not.",
     ("karen_redis", "answers_ping"): "Redis answers PING (latency in metadata).",
     ("karen_host", "disk_below_threshold"): "Every watched mount point is under the disk limit.",
     ("karen_host", "memory_below_threshold"): "Memory use is under the limit.",
@@ -36,10 +46,11 @@ FIVE_MINUTE_CHECKS = {
 _EARLIER_EVALUATIONS = 24
 
 HOURLY_CHECKS = {
-    ("karen_postgres", "connections_below_limit"): "Client connections are under the share "
-    "of max_connections that warns (WARN).",
-    ("karen_postgres", "no_long_running_queries"): "No statement has run longer than the "
-    "threshold (WARN).",
+    ("karen_postgres", "connections_below_limit"): "On each PostgreSQL server of the fleet, "
+    "counted once however many of its databases are probed, client connections are under the "
+    "share of max_connections that warns (WARN).",
+    ("karen_postgres", "no_long_running_queries"): "No statement on any of the fleet's servers "
+    "has run longer than the threshold (WARN).",
     ("karen_redis", "memory_below_limit"): "Redis uses less than its share of maxmemory (WARN).",
     ("karen_redis", "no_evictions"): "Redis evicted no keys since the last check (WARN).",
     ("tls_certificates", "certificates_not_expiring"): "Every configured certificate has 30+ "
@@ -71,16 +82,20 @@ def health_probes(
         ("karen_frontend", "frontend_responds"): partial(
             web.probe_http, s.frontend_url, timeout, setting=FRONTEND_URL
         ),
-        ("karen_postgres", "accepts_queries"): partial(
-            database.probe_query, postgres.source, timeout
-        ),
         ("karen_redis", "answers_ping"): partial(cache.probe_ping, redis, timeout),
         ("karen_host", "disk_below_threshold"): partial(
             host.probe_disk, s.disk_paths, s.disk_percent
         ),
         ("karen_host", "memory_below_threshold"): partial(host.probe_memory, s.memory_percent),
     }
-    yield from _results(context, probes, timeout)
+    for target in database_targets(postgres, settings.load_fleet()):
+        probes[(_DATABASE, target.name)] = partial(database.probe_query, target, timeout)
+
+    results = run_concurrently(probes, timeout, _label)
+    answers = _take(results, _DATABASE)
+    results[("karen_postgres", "accepts_queries")] = judge_queries(answers)
+    for key, probe in results.items():
+        yield _result(context, key, probe)
 
 
 @dg.multi_asset_check(
@@ -101,12 +116,6 @@ def health_details(
         context, ("karen_redis", "no_evictions"), "evicted_keys"
     )
     probes: dict[tuple[str, str], Callable[[], Probe]] = {
-        ("karen_postgres", "connections_below_limit"): partial(
-            database.probe_connections, postgres.source, timeout, s.connections_ratio
-        ),
-        ("karen_postgres", "no_long_running_queries"): partial(
-            database.probe_long_queries, postgres.source, timeout, s.long_query_seconds
-        ),
         ("karen_redis", "memory_below_limit"): partial(
             cache.probe_memory, redis, timeout, s.redis_memory_ratio
         ),
@@ -114,40 +123,54 @@ def health_details(
             cache.probe_evictions, redis, timeout, previous_evictions
         ),
     }
+    for target in database_targets(postgres, settings.load_fleet()):
+        probes[(_DATABASE, target.name)] = partial(
+            database.probe_activity, target, timeout, s.long_query_seconds
+        )
     for host_port in s.tls_hosts:
-        probes[("tls", host_port)] = partial(_certificate, host_port, timeout)
+        probes[(_TLS, host_port)] = partial(_certificate, host_port, timeout)
 
     results = run_concurrently(probes, timeout, _label)
+    activity = _take(results, _DATABASE)
+    results[("karen_postgres", "connections_below_limit")] = judge_connections(
+        activity, s.connections_ratio
+    )
+    results[("karen_postgres", "no_long_running_queries")] = judge_long_queries(
+        activity, s.long_query_seconds
+    )
     expiries = {
-        key[1]: probe.metadata["expires"] if probe.passed else probe.detail
-        for key, probe in results.items()
-        if key[0] == "tls"
+        host_port: probe.metadata["expires"] if probe.passed else probe.detail
+        for host_port, probe in _take(results, _TLS).items()
     }
     results[("tls_certificates", "certificates_not_expiring")] = judge_expiry(
         expiries, now_utc(), s.tls_warn_days, s.tls_error_days
     )
     for key, probe in results.items():
-        if key[0] != "tls":
-            yield _result(context, key, probe)
+        yield _result(context, key, probe)
+
+
+# Probes whose answers are judged together into one check: one per database, one per
+# certificate. Their keys start with these words instead of an asset's name.
+_DATABASE = "database"
+_TLS = "tls"
 
 
 def _label(key: tuple[str, str]) -> str:
-    # A certificate probe is named by its host, every other probe by its component.
-    return key[1] if key[0] == "tls" else key[0]
+    # A database or certificate probe is named by its target, every other by its component.
+    if key[0] == _DATABASE:
+        return f"database {key[1]}"
+    return key[1] if key[0] == _TLS else key[0]
+
+
+def _take(results: dict[tuple[str, str], Probe], kind: str) -> dict[str, Probe]:
+    """Remove the probes of one kind from ``results``; return them by target."""
+    keys = [key for key in results if key[0] == kind]
+    return {key[1]: results.pop(key) for key in keys}
 
 
 def _certificate(host_port: str, timeout: float) -> Probe:
     expiry = fetch_expiry(host_port, timeout)
     return Probe(Verdict.HEALTHY, f"{host_port} expires {expiry}", {"expires": expiry})
-
-
-def _results(
-    context: dg.AssetCheckExecutionContext,
-    probes: dict[tuple[str, str], Callable[[], Probe]],
-    timeout: float,
-) -> Iterator[dg.AssetCheckResult]:
-    for key, probe in run_concurrently(probes, timeout, _label).items():
-        yield _result(context, key, probe)
 
 
 def _result(
