@@ -1,11 +1,9 @@
-"""The daily capacity job and the weekly report job, each with its schedule.
+"""The daily capacity job and its schedule; the weekly report's chain is in ``weekly``.
 
 Dagster runs one partitions definition per run, so the daily assets and the weekly report
-are two jobs: the daily one records each day shortly after it ends, and the weekly one
-reports the week that ended on Sunday from what the daily runs recorded.
+are separate jobs: the daily one records each day shortly after it ends, and the weekly
+chain counts the week again and then reports it from what the daily assets recorded.
 """
-
-from __future__ import annotations
 
 import dagster as dg
 
@@ -16,25 +14,17 @@ DAILY_ASSETS = ["capacity_snapshot", "user_growth", "daily_active_users", "chat_
 
 # 00:30: the day has ended, and the snapshot is still within its one-day grace.
 DAILY_CRON = "30 0 * * *"
-WEEKLY_CRON = "0 6 * * 1"
 
 
-def build_capacity_jobs(
-    daily: dg.DailyPartitionsDefinition,
-    weekly: dg.WeeklyPartitionsDefinition,
-    settings: ScheduleSettings,
-) -> tuple[list[object], list[dg.ScheduleDefinition]]:
+def build_daily_job(
+    daily: dg.DailyPartitionsDefinition, settings: ScheduleSettings
+) -> dg.Definitions:
     daily_job = dg.define_asset_job(
         name="daily_capacity",
         selection=dg.AssetSelection.assets(*DAILY_ASSETS),
         description="Record the day that just ended: capacity snapshot and growth counts.",
         # The snapshot reads the database; keep it off the database while a backup runs.
         tags={DATABASE_TAG: PRIMARY_DATABASE},
-    )
-    weekly_job = dg.define_asset_job(
-        name="weekly_capacity_report",
-        selection=dg.AssetSelection.assets("capacity_report"),
-        description="Chart, forecast and judge the scaling triggers for the week that ended.",
     )
 
     @dg.schedule(
@@ -49,16 +39,4 @@ def build_capacity_jobs(
         day = last_complete_partition(daily, context.scheduled_execution_time)
         return dg.RunRequest(run_key=day, partition_key=day)
 
-    @dg.schedule(
-        name="weekly_capacity_report_schedule",
-        job=weekly_job,
-        cron_schedule=WEEKLY_CRON,
-        execution_timezone=settings.timezone,
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Reports the week that ended on Sunday, every Monday at 06:00.",
-    )
-    def weekly_capacity_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        week = last_complete_partition(weekly, context.scheduled_execution_time)
-        return dg.RunRequest(run_key=week, partition_key=week)
-
-    return [daily_job, weekly_job], [daily_capacity_schedule, weekly_capacity_report_schedule]
+    return dg.Definitions(jobs=[daily_job], schedules=[daily_capacity_schedule])
