@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from matplotlib.dates import date2num
+from matplotlib.figure import Figure
+
+from karen_ops.capacity.charts import draw_series
 from karen_ops.capacity.forecast import ForecastStatus, add_months, linear_forecast
 from karen_ops.capacity.history import Series
 from karen_ops.capacity.triggers import TriggerState, evaluate_triggers
@@ -104,3 +108,15 @@ def test_sustained_use_is_ruled_out_by_one_low_sample_and_undecided_by_too_few()
     assert states["sustained CPU or memory use over 80%"].state is TriggerState.NOT_ENOUGH_DATA
     assert states["connections over 80% of the pool"].state is TriggerState.NOT_ENOUGH_DATA
     assert states["storage over 85%"].evidence == "no snapshot this week"
+
+
+def test_a_chart_without_observations_frames_the_reports_days():
+    days = [date(2026, 9, 1) + timedelta(days=i) for i in range(90)]
+    axes = Figure().subplots()
+    draw_series(
+        axes, "Disk use", Series("disk", days, [None] * 90), unit="%", scale=1.0, forecast=None
+    )
+
+    assert axes.get_xlim() == (date2num(days[0]), date2num(days[-1]))
+    assert list(axes.get_yticks()) == []
+    assert axes.get_title() == "Disk use (90 gap days)"

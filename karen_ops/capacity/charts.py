@@ -40,31 +40,43 @@ def line_chart(
 
     figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots()
+    draw_series(figure.subplots(), title, series, unit=unit, scale=scale, forecast=forecast)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return Chart(name, title, buffer.getvalue())
+
+
+def draw_series(
+    axes, title: str, series: Series, *, unit: str, scale: float, forecast: Forecast | None
+) -> None:
     values = [math.nan if v is None else v / scale for v in series.values]
     axes.plot(series.days, values, marker=".", markersize=3, linewidth=1.2, label=title)
-
     if forecast is not None and forecast.status is ForecastStatus.PROJECTED:
-        observed = series.observed()
-        first, last = observed[0][0], series.days[-1]
-        start = forecast.latest_fitted - forecast.slope_per_day * (last - first).days
-        axes.plot(
-            [first, last],
-            [start / scale, forecast.latest_fitted / scale],
-            linestyle="--",
-            linewidth=1,
-            label="linear trend",
-        )
-        axes.axhline(forecast.threshold / scale, color="tab:red", linewidth=0.8, label="threshold")
-        axes.legend(loc="upper left", fontsize=7)
+        _draw_forecast(axes, series, forecast, scale)
 
     if not series.observed():
         axes.text(0.5, 0.5, "no observations", transform=axes.transAxes, ha="center")
+        # Nothing to scale to: frame the report's days, not matplotlib's default epoch, and
+        # leave the value axis without invented numbers.
+        if series.days:
+            axes.set_xlim(series.days[0], series.days[-1])
+        axes.set_yticks([])
     axes.set_title(f"{title} ({series.gaps} gap days)" if series.gaps else title, fontsize=9)
     axes.set_ylabel(unit, fontsize=8)
     axes.tick_params(labelsize=7)
     axes.grid(alpha=0.3)
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return Chart(name, title, buffer.getvalue())
+
+def _draw_forecast(axes, series: Series, forecast: Forecast, scale: float) -> None:
+    observed = series.observed()
+    first, last = observed[0][0], series.days[-1]
+    start = forecast.latest_fitted - forecast.slope_per_day * (last - first).days
+    axes.plot(
+        [first, last],
+        [start / scale, forecast.latest_fitted / scale],
+        linestyle="--",
+        linewidth=1,
+        label="linear trend",
+    )
+    axes.axhline(forecast.threshold / scale, color="tab:red", linewidth=0.8, label="threshold")
+    axes.legend(loc="upper left", fontsize=7)
