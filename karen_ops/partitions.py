@@ -1,7 +1,8 @@
 """Which time partition is the newest: the last day, week or hour that has ended.
 
 Dagster's time partitions end at the last complete window: the partition for today exists
-from tomorrow. Every domain's schedules and guards ask the same question, answered here.
+from tomorrow. Every domain's schedules and guards ask the same question, answered here, and
+read a run's partitions from the same tags.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from datetime import datetime
 import dagster as dg
 
 from karen_ops.errors import ConfigurationError
+
+# The run tags with which Dagster runs one partition, or a range of them as one run (the way
+# a single-run backfill policy runs a range).
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def last_complete_partition(partitions: dg.TimeWindowPartitionsDefinition, now: datetime) -> str:

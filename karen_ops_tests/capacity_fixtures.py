@@ -16,6 +16,7 @@ from karen_ops.capacity.partitions import daily_partitions, weekly_partitions
 from karen_ops.capacity.report_asset import build_report_asset
 from karen_ops.capacity.resource import CapacityResource
 from karen_ops.demo.synthetic import SCHEMA
+from karen_ops.partitions import RANGE_END_TAG, RANGE_START_TAG
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
@@ -23,10 +24,6 @@ from karen_ops.resources.store import BackupStoreResource
 from karen_ops_tests.servers import Server
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-
-# The run tags with which Dagster launches a single-run backfill over a range of partitions.
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 @contextmanager

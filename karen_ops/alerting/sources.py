@@ -15,6 +15,7 @@ from dagster._core.storage.asset_check_execution_record import (
 from karen_ops.alerting.messages import redact
 from karen_ops.alerting.model import Alert, IncidentLevel, Severity, make_labels, severity_of_check
 from karen_ops.alerting.routing import AlertingConfig
+from karen_ops.partitions import PARTITION_TAG
 
 RUN_FAILED = "DagsterRunFailed"
 CHECK_FAILED = "AssetCheckFailed"
@@ -22,7 +23,6 @@ BACKUP_STALE = "VerifiedBackupStale"
 STATE_UNAVAILABLE = "AlertStateUnavailable"
 
 VERIFICATION = dg.AssetKey("backup_verification")
-PARTITION_TAG = "dagster/partition"
 
 # Enough of an error to recognise it in a chat message; the rest is one click away.
 _ERROR_LINES = 5

@@ -26,18 +26,17 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from karen_ops.partitions import last_complete_partition
+from karen_ops.partitions import (
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    last_complete_partition,
+)
 from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
 
 GROWTH_ASSETS = ["user_growth", "daily_active_users", "chat_activity"]
 
 WEEKLY_CRON = "0 6 * * 1"
-
-# The run tags with which Dagster runs one partition, or a range of them as one run (the way
-# the growth assets' single-run backfill policy runs a range).
-PARTITION_TAG = "dagster/partition"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 # On a report run: the recount run it follows, so an operator can walk the chain backwards.
 RECOUNT_RUN_TAG = "karen-ops/capacity-recount-run"
