@@ -196,7 +196,9 @@ def pushgateway() -> Iterator[str]:
     binary = _binary("prometheus-pushgateway", "prometheus-pushgateway")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [binary, f"--web.listen-address=127.0.0.1:{port}"]
+    # Debian's build persists to /var/lib/prometheus by default, which would carry one
+    # test's metrics into the next; an empty file name keeps them in memory.
+    args = [binary, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
     with _process(args, f"{url}/-/ready", "pushgateway"):
         yield url
 

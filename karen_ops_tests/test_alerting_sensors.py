@@ -11,12 +11,10 @@ import requests
 import yaml
 
 from karen_ops.alerting.definitions import build_definitions
-from karen_ops.alerting.handover import ALERT_TAG, PENDING
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.sensors import (
     asset_check_alerts,
     run_failure_alerts,
-    run_success_resolutions,
     stale_backup_alert_sensor,
 )
 from karen_ops.alerting.ticks import TickCursor
@@ -168,22 +166,12 @@ def test_thirty_failed_backfill_runs_become_one_message_per_route(
         ),
         "redis": RedisResource(url=private_redis.url),
     }
-    defs = dg.Definitions(sensors=[run_failure_alerts, asset_check_alerts])
+    defs = dg.Definitions(sensors=[run_failure_alerts])
     days = [f"2026-01-{day:02d}" for day in range(1, 31)]
     with dg.DagsterInstance.ephemeral() as instance:
         for day in days:
-            run, event = _failed_backup_run(instance, day)
-            context = dg.build_run_status_sensor_context(
-                sensor_name="run_failure_alerts",
-                dagster_event=event,
-                dagster_instance=instance,
-                dagster_run=run,
-                resources=resources,
-            ).for_run_failure()
-            run_failure_alerts(context)
-        assert slack.posts == []  # held for grouping until the delivery tick
-
-        _tick(asset_check_alerts, instance, defs, resources, None)
+            _failed_backup_run(instance, day)
+        _tick(run_failure_alerts, instance, defs, resources, None)
 
     assert len(slack.posts) == 1
     assert len(smtp_inbox.messages) == 1
@@ -212,6 +200,7 @@ def test_redis_stopped_midway_alerts_still_go_out_and_outage_is_reported(
         dg.materialize(defs.assets, instance=instance)
         cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
         cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        _tick(run_failure_alerts, instance, defs, resources, None)
 
     assert len(webhook.posts) == 2
     outage = webhook.posts[1].json()
@@ -222,22 +211,26 @@ def test_redis_stopped_midway_alerts_still_go_out_and_outage_is_reported(
     assert TickCursor.parse(cursor).fallback is not None
 
 
-def _report_failure(instance, run, event, resources) -> None:
-    context = dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alerts",
-        dagster_event=event,
-        dagster_instance=instance,
-        dagster_run=run,
-        resources=resources,
-    ).for_run_failure()
-    run_failure_alerts(context)
+def _succeeded_backup_run(instance: dg.DagsterInstance, day: str) -> dg.DagsterRun:
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name="nightly_backup",
+            tags={"dagster/partition": day},
+            status=dg.DagsterRunStatus.STARTED,
+        )
+    )
+    success = dg.DagsterEvent(
+        event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name="nightly_backup"
+    )
+    instance.report_dagster_event(success, run_id=run.run_id)
+    return run
 
 
 def _delivery_failures(gateway: str) -> dict[str, float]:
     counts = {}
     for line in requests.get(f"{gateway}/metrics", timeout=5).text.splitlines():
         if line.startswith("karen_ops_alert_delivery_failures_total{"):
-            assert 'dagster_sensor="asset_check_alerts"' in line
+            assert 'dagster_sensor="run_failure_alerts"' in line
             channel = line.split('channel="', 1)[1].split('"', 1)[0]
             counts[channel] = float(line.rsplit(" ", 1)[1])
     return counts
@@ -253,21 +246,17 @@ def test_failed_run_without_redis_or_channels_is_kept_until_a_channel_takes_it(
     webhook = receiver_factory()
     webhook.always = 503  # the only channel refuses, and Redis is not there either
     resources = _resources(webhook, "redis://127.0.0.1:1/0", pushgateway)
-    defs = dg.Definitions(sensors=[run_failure_alerts, asset_check_alerts])
+    defs = dg.Definitions(sensors=[run_failure_alerts])
     with dg.DagsterInstance.ephemeral() as instance:
-        run, event = _failed_backup_run(instance, "2026-01-01")
-        _report_failure(instance, run, event, resources)  # neither stored nor sent: no raise
-        assert instance.get_run_by_id(run.run_id).tags[ALERT_TAG] == PENDING
-
-        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
-        assert instance.get_run_by_id(run.run_id).tags[ALERT_TAG] == "taken"
+        _failed_backup_run(instance, "2026-01-01")
+        cursor = _tick(run_failure_alerts, instance, defs, resources, None)  # no raise
         refused = len(webhook.posts)
         assert refused >= 1
 
         webhook.always = 200
-        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        cursor = _tick(run_failure_alerts, instance, defs, resources, cursor)
         delivered = webhook.posts[refused:]
-        _tick(asset_check_alerts, instance, defs, resources, cursor)
+        _tick(run_failure_alerts, instance, defs, resources, cursor)
 
     assert _alert_names(delivered) == ["AlertStateUnavailable", "DagsterRunFailed"]
     assert len(webhook.posts) == refused + len(delivered)  # the third tick sent nothing again
@@ -284,38 +273,66 @@ def test_failed_run_recovering_while_redis_is_away_fires_then_resolves_once(
 ):
     webhook = receiver_factory()
     resources = _resources(webhook, "redis://127.0.0.1:1/0")
-    defs = dg.Definitions(sensors=[run_failure_alerts, asset_check_alerts])
+    defs = dg.Definitions(sensors=[run_failure_alerts])
     with dg.DagsterInstance.ephemeral() as instance:
-        run, event = _failed_backup_run(instance, "2026-01-01")
-        _report_failure(instance, run, event, resources)
-        cursor = _tick(asset_check_alerts, instance, defs, resources, None)
-
-        retry = instance.add_run(
-            dg.DagsterRun(
-                job_name="nightly_backup",
-                tags={"dagster/partition": "2026-01-01"},
-                status=dg.DagsterRunStatus.SUCCESS,
-            )
-        )
-        success = dg.DagsterEvent(
-            event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name="nightly_backup"
-        )
-        instance.report_dagster_event(success, run_id=retry.run_id)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_success_resolutions",
-            dagster_event=success,
-            dagster_instance=instance,
-            dagster_run=retry,
-            resources=resources,
-        )
-        run_success_resolutions(context)
-        cursor = _tick(asset_check_alerts, instance, defs, resources, cursor)
+        _failed_backup_run(instance, "2026-01-01")
+        cursor = _tick(run_failure_alerts, instance, defs, resources, None)
+        _succeeded_backup_run(instance, "2026-01-01")
+        _tick(run_failure_alerts, instance, defs, resources, cursor)
 
     statuses = [
         (a["labels"]["alertname"], a["status"]) for p in webhook.posts for a in p.json()["alerts"]
     ]
     assert statuses.count(("DagsterRunFailed", "firing")) == 1
     assert statuses.count(("DagsterRunFailed", "resolved")) == 1
+
+
+def test_runs_are_read_in_order_so_a_failure_and_its_retry_between_ticks_stay_quiet(
+    receiver_factory, private_redis, settings_file
+):
+    webhook = receiver_factory()
+    resources = _resources(webhook, private_redis.url)
+    defs = dg.Definitions(sensors=[run_failure_alerts])
+    with dg.DagsterInstance.ephemeral() as instance:
+        cursor = _tick(run_failure_alerts, instance, defs, resources, None)
+        _failed_backup_run(instance, "2026-01-01")
+        _succeeded_backup_run(instance, "2026-01-01")  # the retry succeeded before the tick
+        _failed_backup_run(instance, "2026-01-02")
+        cursor = _tick(run_failure_alerts, instance, defs, resources, cursor)
+        _tick(run_failure_alerts, instance, defs, resources, cursor)
+
+    alerts = [a for p in webhook.posts for a in p.json()["alerts"]]
+    assert [(a["labels"]["partition"], a["status"]) for a in alerts] == [("2026-01-02", "firing")]
+
+
+def test_a_misconfigured_channel_leaves_the_others_delivering(
+    receiver_factory, private_redis, settings_file, monkeypatch, capsys
+):
+    monkeypatch.setenv("KAREN_SMTP_URL", "smtp://127.0.0.1:2525")  # and no recipients
+    webhook = receiver_factory()
+    settings_file(routes=[{"name": "all", "channels": ["email", "webhook"]}])
+    resources = _resources(webhook, private_redis.url)
+    defs = dg.Definitions(sensors=[run_failure_alerts])
+    with dg.DagsterInstance.ephemeral() as instance:
+        _failed_backup_run(instance, "2026-01-01")
+        _tick(run_failure_alerts, instance, defs, resources, None)
+
+    assert _alert_names(webhook.posts) == ["DagsterRunFailed"]
+    assert "alert channel email left out: KAREN_SMTP_URL is set but KAREN_ALERT_EMAIL_TO" in (
+        capsys.readouterr().err
+    )
+
+
+def test_only_the_run_sensor_reports_an_outage_of_the_alert_state(receiver_factory, settings_file):
+    webhook = receiver_factory()
+    resources = _resources(webhook, "redis://127.0.0.1:1/0")
+    defs = _health_defs({"passed": False})
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize(defs.assets, instance=instance)
+        _tick(asset_check_alerts, instance, defs, resources, None)
+        _tick(run_failure_alerts, instance, defs, resources, None)
+
+    assert _alert_names(webhook.posts) == ["AlertStateUnavailable", "AssetCheckFailed"]
 
 
 def test_alert_held_in_redis_resolves_after_redis_comes_back(
@@ -385,7 +402,6 @@ def test_alerting_definitions_hold_the_sensors_and_resources():
     assert sorted(s.name for s in defs.sensors) == [
         "asset_check_alerts",
         "run_failure_alerts",
-        "run_success_resolutions",
         "stale_backup_alert",
     ]
     assert sorted(defs.resources) == ["alerting"]  # redis is shared, from the root

@@ -59,16 +59,30 @@ class AlertingResource(dg.ConfigurableResource):
     )
 
     def channels(self) -> dict[str, Channel]:
-        found: dict[str, Channel] = {}
-        if url := self._get("slack_webhook_url", SLACK_WEBHOOK_URL):
-            found["slack"] = SlackChannel(url)
-        if url := self._get("webhook_url", WEBHOOK_URL):
-            found["webhook"] = WebhookChannel(url)
-        if url := self._get("alertmanager_url", ALERTMANAGER_URL):
-            found["alertmanager"] = AlertmanagerChannel(url)
-        if url := self._get("smtp_url", SMTP_URL):
-            found["email"] = self._email(url)
+        """Every configured channel; ConfigurationError names each misconfigured one."""
+        found, problems = self.usable_channels()
+        if problems:
+            raise ConfigurationError("; ".join(problems[name] for name in sorted(problems)))
         return found
+
+    def usable_channels(self) -> tuple[dict[str, Channel], dict[str, str]]:
+        """The channels that can deliver, and why each misconfigured one cannot."""
+        builders = {
+            "slack": (self._get("slack_webhook_url", SLACK_WEBHOOK_URL), SlackChannel),
+            "webhook": (self._get("webhook_url", WEBHOOK_URL), WebhookChannel),
+            "alertmanager": (self._get("alertmanager_url", ALERTMANAGER_URL), AlertmanagerChannel),
+            "email": (self._get("smtp_url", SMTP_URL), self._email),
+        }
+        found: dict[str, Channel] = {}
+        problems: dict[str, str] = {}
+        for name, (url, build) in builders.items():
+            if not url:
+                continue
+            try:
+                found[name] = build(url)
+            except ConfigurationError as exc:
+                problems[name] = str(exc)
+        return found, problems
 
     def ui_url(self) -> str:
         return (self._get("dagster_ui_url", settings.DAGSTER_UI_URL) or DEFAULT_UI_URL).rstrip("/")

@@ -1,13 +1,15 @@
 """The sensors that raise alerts, for every job and asset check in the code location.
 
-- ``run_failure_alerts``: a failed run becomes an alert (job, partition, failed steps, the
-  error's first lines, a link to the run).
-- ``run_success_resolutions``: a later successful run of the same job and partition resolves
-  it; both run sensors also push the run's metrics to the Pushgateway.
+- ``run_failure_alerts``: reads finished runs from the event log (see ``runs``); a failed run
+  becomes an alert (job, partition, failed steps, the error's first lines, a link to the run),
+  a later success of the same job and partition resolves it, and every finished run's metrics
+  go to the Pushgateway. It alone reports an outage of the alert state, so an outage is
+  announced once.
 - ``asset_check_alerts``: reads check evaluations, so non-blocking WARN and ERROR checks that
-  do not fail their run still alert, and a passing evaluation resolves; every tick it also
-  delivers whatever is due (grouped notices, repeats, retries of failed deliveries), including
-  the run alerts the run sensors handed over because Redis was away.
+  do not fail their run still alert, and a passing evaluation resolves.
+
+Every tick also delivers whatever is due in the shared state: grouped notices, repeats, and
+retries of deliveries a channel refused.
 - ``stale_backup_alert``: the newest verified backup older than the limit is critical.
 """
 
@@ -17,28 +19,15 @@ import time
 
 import dagster as dg
 
-from karen_ops.alerting.handover import (
-    ALERT_TAG,
-    PENDING,
-    hand_over,
-    mark_taken,
-    pending_runs,
-    run_alert,
-)
 from karen_ops.alerting.metrics import push_run_metrics
-from karen_ops.alerting.model import Alert
 from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.routing import load_alerting_config
-from karen_ops.alerting.sources import (
-    CHECK_HISTORY,
-    check_alerts,
-    failed_steps,
-    run_failure_alert,
-    run_recovery_alert,
-    stale_backup_alert,
-)
-from karen_ops.alerting.ticks import TickCursor, run_tick, skip_reason, store_alert
+from karen_ops.alerting.runs import finished_runs, run_alert
+from karen_ops.alerting.sources import CHECK_HISTORY, check_alerts, stale_backup_alert
+from karen_ops.alerting.ticks import TickCursor, run_tick, skip_reason
 from karen_ops.resources.redis import RedisResource
+
+RUN_SENSOR = "run_failure_alerts"
 
 # Alerts go out within one interval of what caused them.
 INTERVAL_SECONDS = 30
@@ -46,63 +35,30 @@ INTERVAL_SECONDS = 30
 STALE_INTERVAL_SECONDS = 300
 
 
-@dg.run_failure_sensor(
-    name="run_failure_alerts",
+@dg.sensor(
+    name=RUN_SENSOR,
     minimum_interval_seconds=INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Raises an alert for every failed run of any job in this code location.",
+    description="Raises an alert for every failed run, however it was launched (schedule, UI, "
+    "backfill or command line), resolves it when the same job and partition succeeds again, "
+    "pushes every finished run's metrics, and reports an outage of the alert state in Redis.",
 )
 def run_failure_alerts(
-    context: dg.RunFailureSensorContext, alerting: AlertingResource, redis: RedisResource
-) -> None:
-    run = context.dagster_run
-    now = time.time()
-    alert = run_failure_alert(
-        run,
-        failed_steps(context.instance, run.run_id),
-        context.failure_event.message or "",
-        alerting.run_link(run.run_id),
-        now,
-        load_alerting_config(),
+    context: dg.SensorEvaluationContext, alerting: AlertingResource, redis: RedisResource
+) -> dg.SensorResult:
+    cursor = TickCursor.parse(context.cursor)
+    finished = finished_runs(context.instance, cursor.after_id, time.time())
+    config = load_alerting_config()
+    alerts = [run_alert(context.instance, entry, alerting, config) for entry in finished]
+    for entry in finished:
+        push_run_metrics(context.instance, entry.run, alerting.pushgateway(), context.log)
+
+    outcome = run_tick(
+        cursor, alerting, redis, alerts, context.log, sensor=RUN_SENSOR, report_outage=True
     )
-    push_run_metrics(context.instance, run, alerting.pushgateway(), context.log)
-    _store_or_hand_over(context, alerting, redis, alert)
-
-
-@dg.run_status_sensor(
-    name="run_success_resolutions",
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    minimum_interval_seconds=INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Resolves the failed-run alert of a job and partition that succeeded again, "
-    "and pushes every finished run's metrics.",
-)
-def run_success_resolutions(
-    context: dg.RunStatusSensorContext, alerting: AlertingResource, redis: RedisResource
-) -> None:
-    run = context.dagster_run
-    resolution = run_recovery_alert(
-        run, alerting.run_link(run.run_id), time.time(), load_alerting_config()
-    )
-    push_run_metrics(context.instance, run, alerting.pushgateway(), context.log)
-    _store_or_hand_over(context, alerting, redis, resolution)
-
-
-def _store_or_hand_over(
-    context: dg.RunStatusSensorContext,
-    alerting: AlertingResource,
-    redis: RedisResource,
-    alert: Alert,
-) -> None:
-    """Grouping and delivery happen in asset_check_alerts: store the alert in Redis for it,
-    or, with Redis away, tag the run so that sensor builds the alert again and keeps it."""
-    outage = store_alert(alerting, redis, alert, context.log)
-    if outage:
-        hand_over(context.instance, context.dagster_run)
-        context.log.warning(
-            f"alert for run {context.dagster_run.run_id} handed to asset_check_alerts "
-            f"(tag {ALERT_TAG}={PENDING}): {outage}"
-        )
+    if finished:
+        cursor.after_id = finished[-1].storage_id
+    return dg.SensorResult(skip_reason=skip_reason(outcome), cursor=cursor.dump())
 
 
 @dg.sensor(
@@ -122,13 +78,8 @@ def asset_check_alerts(
         history = storage.get_asset_check_execution_history(key, limit=CHECK_HISTORY)
         records += [r for r in history if cursor.after_id is None or r.id > cursor.after_id]
     alerts = list(check_alerts(records, alerting.asset_link))
-    handed_over = pending_runs(context.instance)
-    config = load_alerting_config()
-    alerts += [run_alert(context.instance, run, alerting, config) for run in handed_over]
 
     outcome = run_tick(cursor, alerting, redis, alerts, context.log, sensor="asset_check_alerts")
-    # The alerts now live in Redis or in the cursor returned below, which retry them.
-    mark_taken(context.instance, handed_over)
     if records:
         cursor.after_id = max(r.id for r in records)
     return dg.SensorResult(skip_reason=skip_reason(outcome), cursor=cursor.dump())
@@ -157,7 +108,6 @@ def stale_backup_alert_sensor(
 
 SENSORS = [
     run_failure_alerts,
-    run_success_resolutions,
     asset_check_alerts,
     stale_backup_alert_sensor,
 ]

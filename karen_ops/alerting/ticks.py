@@ -1,12 +1,11 @@
 """One alerting tick: open the state (Redis, else the cursor), observe, deliver, report.
 
 When Redis cannot be reached the tick keeps the alert records in its cursor, delivers what
-it saw at once (no one else can group it later), and raises an alert about the outage
-itself. When Redis is back, the cursor's records move into it, resolutions seen meanwhile of
-alerts Redis holds are applied there, and the outage resolves.
+it saw at once (no one else can group it later), and one sensor raises an alert about the
+outage itself. When Redis is back, the cursor's records move into it, resolutions seen
+meanwhile of alerts Redis holds are applied there, and the outage resolves.
 
-The run sensors only record alerts (``store_alert``); delivery is the cursor-keeping sensors'
-job, so a run alert that finds Redis away is handed to them (see ``handover``).
+A channel that is misconfigured is left out with an error in the log; the others deliver.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from karen_ops.alerting.channels import Channel
 from karen_ops.alerting.metrics import push_delivery_failures
 from karen_ops.alerting.model import Alert, Status
 from karen_ops.alerting.notifier import FlushReport, Notifier
@@ -74,6 +74,7 @@ def run_tick(
     logger,
     *,
     sensor: str,
+    report_outage: bool = False,
     clock: Callable[[], float] = time.time,
 ) -> TickOutcome:
     config = load_alerting_config()
@@ -91,17 +92,18 @@ def run_tick(
 
     notifier = Notifier(
         config,
-        alerting.channels(),
+        _usable_channels(alerting, logger),
         store,
         clock=clock,
         logger=logger,
         defer_unknown_resolutions=outage is not None,
     )
-    outage_alert = state_outage_alert(redis.describe(), outage or "", clock())
-    if outage:
-        alerts = [*alerts, outage_alert]
-    else:
-        alerts = [*alerts, outage_alert.resolved(clock(), cause="Redis answers again")]
+    if report_outage:
+        outage_alert = state_outage_alert(redis.describe(), outage or "", clock())
+        if outage:
+            alerts = [*alerts, outage_alert]
+        else:
+            alerts = [*alerts, outage_alert.resolved(clock(), cause="Redis answers again")]
     notifier.observe(alerts)
 
     report = notifier.flush(immediate=outage is not None)
@@ -120,17 +122,11 @@ def _count_failures(
     push_delivery_failures(alerting.pushgateway(), sensor, cursor.failures, logger)
 
 
-def store_alert(
-    alerting: AlertingResource, redis: RedisResource, alert: Alert, logger
-) -> str | None:
-    """Record one alert in Redis for the next delivery; the outage if Redis is away."""
-    config = load_alerting_config()
-    try:
-        store = redis_store(redis, config)
-        Notifier(config, alerting.channels(), store, logger=logger).observe([alert])
-    except StateUnavailable as exc:
-        return str(exc)
-    return None
+def _usable_channels(alerting: AlertingResource, logger) -> dict[str, Channel]:
+    channels, problems = alerting.usable_channels()
+    for name, problem in sorted(problems.items()):
+        logger.error("alert channel %s left out: %s", name, problem)
+    return channels
 
 
 def _move_into(source: MemoryAlertStore, target: RedisAlertStore) -> None:

@@ -1,0 +1,97 @@
+"""Finished runs, read from the instance's event log in the order they finished.
+
+The run alerts read run outcomes from the event log with a cursor, rather than reacting to
+one run at a time as a run-status sensor would, for three reasons. Every run counts, however
+it was launched: schedule, UI, backfill, or ``dagster asset materialize`` on the command
+line, whose runs a run-status sensor never sees. A failure and the success that resolves it
+are read in the order they happened, even when both fall between two ticks. And the cursor
+moves only once the tick has stored and delivered what it read, so a run is never held only
+in Redis between being seen and being announced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from karen_ops.alerting.model import Alert
+from karen_ops.alerting.resource import AlertingResource
+from karen_ops.alerting.routing import AlertingConfig
+from karen_ops.alerting.sources import failed_steps, run_failure_alert, run_recovery_alert
+
+# Run outcomes read per tick and kind; a longer backlog is read over the next ticks.
+BATCH = 200
+# A sensor without a cursor (just deployed, or reset) looks back this far, so a failure from
+# just before it started is still announced without replaying the instance's whole history.
+FIRST_LOOK_SECONDS = 3600
+
+_OUTCOMES = (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    storage_id: int
+    run: dg.DagsterRun
+    failed: bool
+    message: str
+    finished_at: float
+
+
+def finished_runs(
+    instance: dg.DagsterInstance, after_id: int | None, now: float
+) -> list[FinishedRun]:
+    """Runs that failed or succeeded after the cursor, oldest first."""
+    batches = [_outcomes(instance, kind, after_id, now) for kind in _OUTCOMES]
+    # A full batch may stop short of the other kind's newest record; read no further than
+    # both batches reach, so no outcome is skipped and the order holds.
+    reach = min((batch[-1].storage_id for batch in batches if len(batch) == BATCH), default=None)
+    records = sorted((r for batch in batches for r in batch), key=lambda r: r.storage_id)
+    if reach is not None:
+        records = [r for r in records if r.storage_id <= reach]
+    runs = _runs_by_id(instance, {r.run_id for r in records})
+    return [
+        FinishedRun(
+            storage_id=record.storage_id,
+            run=runs[record.run_id],
+            failed=record.event_log_entry.dagster_event_type is dg.DagsterEventType.RUN_FAILURE,
+            message=record.event_log_entry.message or "",
+            finished_at=record.timestamp,
+        )
+        for record in records
+        if record.run_id in runs  # a run deleted since it finished needs no alert
+    ]
+
+
+def run_alert(
+    instance: dg.DagsterInstance,
+    finished: FinishedRun,
+    alerting: AlertingResource,
+    config: AlertingConfig,
+) -> Alert:
+    """A failed run's alert, or the resolution a successful run brings to its job and
+    partition."""
+    run, link = finished.run, alerting.run_link(finished.run.run_id)
+    if not finished.failed:
+        return run_recovery_alert(run, link, finished.finished_at, config)
+    steps = failed_steps(instance, run.run_id)
+    return run_failure_alert(run, steps, finished.message, link, finished.finished_at, config)
+
+
+def _outcomes(
+    instance: dg.DagsterInstance, kind: dg.DagsterEventType, after_id: int | None, now: float
+) -> list[dg.EventLogRecord]:
+    records_filter = dg.RunStatusChangeRecordsFilter(
+        event_type=kind,
+        after_storage_id=after_id,
+        after_timestamp=None if after_id is not None else now - FIRST_LOOK_SECONDS,
+    )
+    result = instance.fetch_run_status_changes(records_filter, limit=BATCH, ascending=True)
+    return list(result.records)
+
+
+def _runs_by_id(instance: dg.DagsterInstance, run_ids: set[str]) -> dict[str, dg.DagsterRun]:
+    if not run_ids:
+        return {}
+    runs = instance.get_runs(filters=dg.RunsFilter(run_ids=sorted(run_ids)))
+    return {run.run_id: run for run in runs}
