@@ -241,9 +241,8 @@ def test_doctor_refuses_email_alerts_without_recipients(tmp_path, monkeypatch, s
     findings = alerting_checks(AlertingResource())
 
     assert [f.line() for f in findings] == [
-        "FAIL  alert channels    KAREN_SMTP_URL is set but KAREN_ALERT_EMAIL_TO is not; email "
-        "alerts need a sender and at least one recipient; fix: complete or unset the email "
-        "settings",
+        "FAIL  alert email       KAREN_SMTP_URL is set but KAREN_ALERT_EMAIL_TO is not; email "
+        "alerts need a sender and at least one recipient; fix: complete or unset its settings",
         "SKIP  pushgateway       KAREN_PUSHGATEWAY_URL is not set: run metrics are not pushed",
     ]
 

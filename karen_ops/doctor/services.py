@@ -22,6 +22,7 @@ from karen_ops.alerting.resource import (
     WEBHOOK_URL,
     AlertingResource,
 )
+from karen_ops.alerting.routing import AlertingConfig, load_alerting_config
 from karen_ops.doctor.model import Finding, fail, ok, skip, warn
 from karen_ops.errors import KarenOpsError
 from karen_ops.resources.redis import RedisResource
@@ -70,13 +71,11 @@ def check_redis(resource: RedisResource) -> Finding:
 def alerting_checks(resource: AlertingResource) -> list[Finding]:
     """One line per configured channel, a warning when there is none, then the Pushgateway."""
     findings: list[Finding] = []
-    try:
-        channels = resource.channels()
-    except KarenOpsError as exc:
-        # The resource builds every channel at once, so one broken setting stops them all.
-        findings.append(fail("alert channels", str(exc), "complete or unset the email settings"))
-        channels = None
-    if channels == {}:
+    channels, problems = resource.usable_channels()
+    for name, problem in sorted(problems.items()):
+        # The sensors leave this channel out and deliver on the others.
+        findings.append(fail(f"alert {name}", problem, "complete or unset its settings"))
+    if not channels and not problems:
         findings.append(
             warn(
                 "alert channels",
@@ -85,9 +84,35 @@ def alerting_checks(resource: AlertingResource) -> list[Finding]:
                 f"with {EMAIL_TO} and {EMAIL_FROM}",
             )
         )
-    for name, channel in (channels or {}).items():
+    elif channels:
+        findings += route_checks(load_alerting_config(), set(channels))
+    for name, channel in channels.items():
         findings.append(check_channel(name, channel))
     findings.append(check_pushgateway(resource.pushgateway()))
+    return findings
+
+
+def route_checks(config: AlertingConfig, usable: set[str]) -> list[Finding]:
+    """A warning for each route none of whose channels can deliver: its alerts reach nobody.
+
+    A route that lets matching go on (as the Alertmanager one does) is not where alerts end;
+    when it takes every alert and can deliver, no alert goes unheard."""
+    passing = [route for route in config.routes if route.continue_matching]
+    if any(not route.match and usable.intersection(route.channels) for route in passing):
+        return []
+    findings = []
+    for route in config.routes:
+        if route.continue_matching or usable.intersection(route.channels):
+            continue
+        findings.append(
+            warn(
+                f"alert route {route.name}",
+                f"none of its channels ({', '.join(route.channels)}) is configured: the alerts "
+                "it takes reach nobody",
+                f"configure {' or '.join(route.channels)}, or change the route's channels in "
+                "the alerting section of KAREN_OPS_CONFIG",
+            )
+        )
     return findings
 
 

@@ -1,0 +1,54 @@
+"""Doctor on alert routing: a route whose channels are none of the configured ones is named,
+since the alerts it takes would reach nobody."""
+
+from __future__ import annotations
+
+import yaml
+
+from karen_ops.alerting.resource import AlertingResource
+from karen_ops.doctor.services import alerting_checks
+from karen_ops_tests.doctor_fixtures import clean_environment
+
+
+def _lines(tmp_path, monkeypatch, **environment) -> list[str]:
+    clean_environment(monkeypatch, tmp_path / "home", **environment)
+    return [finding.line() for finding in alerting_checks(AlertingResource())]
+
+
+def test_warnings_with_only_slack_name_the_route_that_reaches_nobody(
+    tmp_path, monkeypatch, receiver_factory
+):
+    slack = receiver_factory()
+    lines = _lines(tmp_path, monkeypatch, KAREN_ALERT_SLACK_WEBHOOK_URL=slack.url)
+
+    unheard = [line for line in lines if line.startswith("WARN  alert route")]
+    assert unheard == [
+        "WARN  alert route warning  none of its channels (email) is configured: the alerts it "
+        "takes reach nobody; fix: configure email, or change the route's channels in the "
+        "alerting section of KAREN_OPS_CONFIG",
+        "WARN  alert route default  none of its channels (webhook) is configured: the alerts it "
+        "takes reach nobody; fix: configure webhook, or change the route's channels in the "
+        "alerting section of KAREN_OPS_CONFIG",
+    ]
+    assert slack.posts == []  # the dry run sends nothing
+
+
+def test_routes_that_can_all_deliver_raise_no_warning(tmp_path, monkeypatch, receiver_factory):
+    hook = receiver_factory()
+    settings = tmp_path / "karen-ops.yaml"
+    settings.write_text(yaml.safe_dump({"alerting": {"routes": [
+        {"name": "everything", "channels": ["webhook"]},
+    ]}}))  # fmt: skip
+    lines = _lines(
+        tmp_path, monkeypatch, KAREN_ALERT_WEBHOOK_URL=hook.url, KAREN_OPS_CONFIG=str(settings)
+    )
+
+    assert not [line for line in lines if line.startswith("WARN")]
+
+
+def test_alertmanager_taking_every_alert_leaves_no_route_unheard(
+    tmp_path, monkeypatch, alertmanager
+):
+    lines = _lines(tmp_path, monkeypatch, KAREN_ALERTMANAGER_URL=alertmanager)
+
+    assert not [line for line in lines if line.startswith("WARN")]
