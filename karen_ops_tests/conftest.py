@@ -7,8 +7,6 @@ missing server or tool can never pass unnoticed.
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +27,14 @@ from karen_ops_tests.alerting_fixtures import (  # noqa: F401
     receiver_factory,
     smtp_inbox,
 )
+from karen_ops_tests.pitr_fixtures import find_server_user
 from karen_ops_tests.s3_fixtures import s3_bucket, s3_env, s3_server, s3_store  # noqa: F401
-from karen_ops_tests.servers import Server, load_chinook
+from karen_ops_tests.servers import (
+    Server,
+    embedded_server_conninfo,
+    load_chinook,
+    private_server_conninfo,
+)
 
 _skipped: list[str] = []
 
@@ -50,25 +54,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def embedded_server() -> Iterator[Server]:
-    import pgserver
-
-    # Not under pytest's own temporary folders: a concurrent pytest session prunes old ones,
-    # and this server must outlive them. Short, too: its Unix socket lives in the folder.
-    data = Path(tempfile.mkdtemp(prefix="karen-pg-")) / "data"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = pgserver.get_server(data, cleanup_mode="delete")
-    yield Server("embedded", ConnInfo.parse(server.get_uri(), setting="embedded test server"))
-    server.cleanup()
+    with embedded_server_conninfo("embedded") as maintenance:
+        yield Server("embedded", maintenance)
 
 
 @pytest.fixture(scope="session")
-def service_server(request: pytest.FixtureRequest) -> Server:
-    """The server at KAREN_TEST_DATABASE_URL, else the embedded one (one major version only)."""
+def service_server() -> Iterator[Server]:
+    """The server at KAREN_TEST_DATABASE_URL; unset, one the tests start themselves.
+
+    That is a private server of the machine's PostgreSQL 15 when it is installed, so two major
+    versions are still covered, else a second embedded server. Never the embedded server
+    itself: tests that move data between the two, or count servers, need two of them.
+    """
     url = os.environ.get("KAREN_TEST_DATABASE_URL")
-    if not url:
-        return request.getfixturevalue("embedded_server")
-    return Server("service", ConnInfo.parse(url, setting="KAREN_TEST_DATABASE_URL"))
+    if url:
+        yield Server("service", ConnInfo.parse(url, setting="KAREN_TEST_DATABASE_URL"))
+        return
+    older = find_server_user("15")
+    started = private_server_conninfo(older) if older else embedded_server_conninfo("service")
+    with started as maintenance:
+        yield Server("service", maintenance)
 
 
 @pytest.fixture(params=["service", "embedded"])

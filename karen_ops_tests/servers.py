@@ -1,14 +1,19 @@
 """Real PostgreSQL servers for the tests, and helpers that build test databases on them.
 
 ``service``: the server at ``KAREN_TEST_DATABASE_URL`` (CI sets it to the machine's
-PostgreSQL 15). ``embedded``: a PostgreSQL 16 server from the pgserver package, started in a
-temporary folder. Together they cover two major versions.
+PostgreSQL 15); unset, a private server of the machine's own PostgreSQL 15 binaries on a free
+port, or a second embedded server where there are none. ``embedded``: a PostgreSQL 16 server
+from the pgserver package, started in a temporary folder. Together they cover two major
+versions whenever PostgreSQL 15 is installed.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 import subprocess
+import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +24,8 @@ from psycopg import sql
 
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import find_tool
+from karen_ops_tests.alerting_fixtures import free_port
+from karen_ops_tests.pitr_fixtures import ServerUser
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CHINOOK_SQL = SHARED_DATA / "chinook.sql"
@@ -56,6 +63,55 @@ class Server:
     def databases(self) -> set[str]:
         with psycopg.connect(**self.maintenance.psycopg_kwargs()) as conn:
             return {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+
+
+@contextmanager
+def embedded_server_conninfo(name: str) -> Iterator[ConnInfo]:
+    """A PostgreSQL 16 server from pgserver in a folder of its own, removed afterwards."""
+    import pgserver
+
+    # Not under pytest's own temporary folders: a concurrent pytest session prunes old ones,
+    # and this server must outlive them. Short, too: its Unix socket lives in the folder.
+    data = Path(tempfile.mkdtemp(prefix="karen-pg-")) / "data"
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset, as on servers and in CI.
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(data, cleanup_mode="delete")
+    try:
+        yield ConnInfo.parse(server.get_uri(), setting=f"{name} test server")
+    finally:
+        server.cleanup()
+        shutil.rmtree(data.parent, ignore_errors=True)
+
+
+@contextmanager
+def private_server_conninfo(user: ServerUser) -> Iterator[ConnInfo]:
+    """A fresh cluster of ``user``'s binaries on a free port of 127.0.0.1, removed afterwards.
+
+    Trust authentication and the stock settings otherwise, as a packaged server has them.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="karen-pg-"))
+    folder.chmod(0o755)
+    user.give(folder)
+    data, port = folder / "data", free_port()
+    # fsync off: a throwaway server, where speed matters and crash safety does not.
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off"
+    log_file = str(folder / "server.log")
+    try:
+        _run_as(user, "initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync")
+        _run_as(user, "pg_ctl", "-D", str(data), "-l", log_file, "-o", options, "-w", "start")
+        yield ConnInfo(
+            {"host": "127.0.0.1", "port": str(port), "user": "postgres", "dbname": "postgres"}
+        )
+    finally:
+        user.run([user.tool("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_as(user: ServerUser, tool: str, *args: str) -> None:
+    completed = user.run([user.tool(tool), *args])
+    if completed.returncode != 0:
+        raise RuntimeError(f"{tool} failed for the test server: {completed.stderr.strip()}")
 
 
 def load_chinook(target: ConnInfo, major: int) -> None:

@@ -102,13 +102,13 @@ def test_doctor_passes_with_every_item_configured_and_sends_no_alert(
     assert len(lines) == len(findings)
     major = version.split(".")[0]
     assert findings["postgresql"].detail == (
-        f"{source.dbname} on 127.0.0.1:5432 (PostgreSQL {version}, user postgres): connected, "
+        f"{source.describe()} (PostgreSQL {version}, user postgres): connected, "
         "every table readable"
     )
     assert findings["pg_dump"].detail.endswith(f", can dump PostgreSQL {major}")
     assert findings["pg_restore"].detail.endswith(f", can read archives of pg_dump {major}")
     assert findings["verify server"].detail == (
-        f"127.0.0.1:5432 (PostgreSQL {major}, user postgres): connected, may create scratch "
+        f"{source.server()} (PostgreSQL {major}, user postgres): connected, may create scratch "
         "databases"
     )
     assert findings["redis"].detail.startswith(
@@ -187,7 +187,7 @@ def test_doctor_names_each_broken_item_and_its_fix(
         f"KAREN_PG_BIN_DIR at a PostgreSQL {service_server.major} bin folder, or unset it"
     )
     assert findings["verify server"].detail == (
-        f"127.0.0.1:5432 (PostgreSQL {service_server.major}, user {role}): user {role} cannot "
+        f"{source.server()} (PostgreSQL {service_server.major}, user {role}): user {role} cannot "
         "create databases, so scratch restores cannot run"
     )
     assert findings["verify server"].fix.startswith(f"ALTER ROLE {role} CREATEDB")
