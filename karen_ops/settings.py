@@ -29,9 +29,13 @@ DAGSTER_UI_URL = "KAREN_DAGSTER_UI_URL"
 OPS_CONFIG = "KAREN_OPS_CONFIG"
 OPS_HOME = "KAREN_OPS_HOME"
 
-# The run tag that serialises every run touching one database (see dagster.yaml).
+# The run tag that serialises every run touching one database (see dagster.yaml): jobs carry
+# it, their schedules' runs, launchpad runs and backfills started from a job's page too.
 DATABASE_TAG = "karen-ops/database"
 PRIMARY_DATABASE = "primary"
+# The run tag Dagster itself puts on every run of a fleet backup partition, however it was
+# started, backfills from an asset's page included; dagster.yaml limits it in the same way.
+DATABASE_PARTITION_TAG = "dagster/partition/database"
 
 
 def env(name: str) -> str | None:
@@ -94,6 +98,10 @@ class FleetDatabase:
 
 
 _DATABASE_NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
+# What a fleet entry holds: the names of environment variables, never URLs. A name that is not
+# shaped like a variable is most often the URL itself, password included, pasted in its place.
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENTRY_KEYS = ("url_env", "verify_url_env")
 
 
 def load_fleet() -> tuple[FleetDatabase, ...]:
@@ -101,23 +109,92 @@ def load_fleet() -> tuple[FleetDatabase, ...]:
 
     Names shape the definitions (they become a partition dimension), so they are read when the
     code location loads; URLs, which may hold passwords, stay in the environment variables the
-    entries name and are read when a run starts.
+    entries name and are read when a run starts. Errors never quote an entry's values, which
+    may be a URL with its password.
     """
     section = config_section("databases")
-    fleet = []
-    for name, entry in section.items():
-        if not _DATABASE_NAME.fullmatch(str(name)) or not isinstance(entry, dict):
-            raise ConfigurationError(
-                f"database {name!r} in {env(OPS_CONFIG)}: names are lowercase letters, digits "
-                "and underscores, each mapping to {url_env: VARIABLE}"
-            )
-        if "url_env" not in entry:
-            raise ConfigurationError(
-                f"database {name} in {env(OPS_CONFIG)} has no url_env: name the environment "
-                "variable that holds its libpq URL"
-            )
-        fleet.append(FleetDatabase(str(name), entry["url_env"], entry.get("verify_url_env")))
-    return tuple(fleet)
+    return tuple(_fleet_database(name, entry) for name, entry in section.items())
+
+
+def _fleet_database(name: object, entry: object) -> FleetDatabase:
+    where = env(OPS_CONFIG)
+    if not isinstance(name, str) or not _DATABASE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"database name {name!r} in {where} is not allowed: names are up to 41 lowercase "
+            "letters, digits and underscores, starting with a letter"
+        )
+    if not isinstance(entry, dict):
+        raise ConfigurationError(
+            f"database {name} in {where} must be a mapping {{url_env: VARIABLE}} naming the "
+            "environment variable that holds its libpq URL, not "
+            f"{_kind(entry)}; for example {name}: {{url_env: {_example_variable(name)}}}"
+        )
+    unknown = [key for key in entry if key not in _ENTRY_KEYS]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown setting(s) {_key_list(unknown)} for database {name} in {where}; "
+            f"known settings are {', '.join(_ENTRY_KEYS)}"
+        )
+    if "url_env" not in entry:
+        raise ConfigurationError(
+            f"database {name} in {where} has no url_env: name the environment variable that "
+            f"holds its libpq URL, for example {name}: {{url_env: {_example_variable(name)}}}"
+        )
+    url_env = _variable_name(name, "url_env", entry["url_env"], where)
+    verify_url_env = None
+    if "verify_url_env" in entry:
+        verify_url_env = _variable_name(name, "verify_url_env", entry["verify_url_env"], where)
+    return FleetDatabase(name, url_env, verify_url_env)
+
+
+def _variable_name(database: str, key: str, value: object, where: str | None) -> str:
+    """``value`` checked to be an environment variable's name; the error never quotes it."""
+    if isinstance(value, str) and _VARIABLE_NAME.fullmatch(value):
+        return value
+    variable = f"an environment variable (like {_example_variable(database, key)})"
+    if isinstance(value, str) and value.strip():
+        problem = f"must name {variable}, not hold a URL; put the URL in that variable"
+    else:
+        problem = f"is {_kind(value)}: it must name {variable} that holds the libpq URL"
+    raise ConfigurationError(f"{key} of database {database} in {where} {problem}")
+
+
+def _key_list(keys: list[object]) -> str:
+    """Misspelt keys by name; a key not shaped like a name (a URL written in braces, as in
+    ``{postgresql://...}``, is a key) is counted but not quoted, as it may hold a password."""
+    named = sorted(k for k in keys if isinstance(k, str) and _VARIABLE_NAME.fullmatch(k))
+    unnamed = len(keys) - len(named)
+    return ", ".join(named + ([f"{unnamed} key(s) that are not names"] if unnamed else []))
+
+
+def _example_variable(database: str, key: str = "url_env") -> str:
+    return f"KAREN_{database.upper()}_{'VERIFY_URL' if key == 'verify_url_env' else 'URL'}"
+
+
+def _kind(value: object) -> str:
+    """What a setting holds, described without quoting it."""
+    if value is None:
+        return "empty"
+    if isinstance(value, str):
+        return "empty" if not value.strip() else "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def application_database(fleet: tuple[FleetDatabase, ...]) -> str:
+    """The DATABASE_TAG value of runs on the application's database, ``KAREN_DATABASE_URL``.
+
+    In a fleet that is the name of the entry whose url_env is ``KAREN_DATABASE_URL``, so these
+    runs queue behind that database's backups and maintenance; without such an entry (or a
+    fleet), ``primary``. Only the variable's name is compared: URLs are read when runs start.
+    """
+    names = [database.name for database in fleet if database.url_env == DATABASE_URL]
+    return names[0] if names else PRIMARY_DATABASE
 
 
 def config_section(name: str, *, known: Iterable[str] | None = None) -> dict:

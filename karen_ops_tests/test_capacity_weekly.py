@@ -189,6 +189,39 @@ def test_a_count_over_several_weeks_reports_each_week_that_has_ended():
     assert counted_weeks(this_week_only, daily, weekly, thursday) is None
 
 
+@pytest.mark.parametrize("partition", ["yesterday", "2026-11-29|production"])
+def test_a_count_whose_partition_is_not_a_day_is_skipped_with_the_reason(partition):
+    # The sensor opens no database; the resources only let the definitions resolve.
+    defs = _defs(ConnInfo.parse("postgresql://nobody@127.0.0.1:1/none", setting="unused"))
+    instance = dg.DagsterInstance.ephemeral()
+    _, cursor = _tick(defs, instance, None)
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name="weekly_capacity_report",
+            tags={"dagster/partition": partition},
+            status=dg.DagsterRunStatus.SUCCESS,
+        )
+    )
+    success = dg.DagsterEvent(
+        event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name=run.job_name
+    )
+    instance.report_dagster_event(success, run_id=run.run_id)
+
+    requested, _ = _tick(defs, instance, cursor)
+    context = dg.build_run_status_sensor_context(
+        sensor_name=SENSOR, dagster_event=success, dagster_instance=instance, dagster_run=run
+    )
+    skipped = defs.resolve_sensor_def(SENSOR)(context)
+
+    assert requested == []
+    assert isinstance(skipped, dg.SkipReason)
+    assert skipped.skip_message == (
+        f"run {run.run_id} of weekly_capacity_report names partition {partition!r}, which is "
+        "not a day (YYYY-MM-DD), so it counted no day a weekly report covers; launch "
+        "weekly_capacity_report from its schedule or as a backfill of days to report a week"
+    )
+
+
 def _tick(
     defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
 ) -> tuple[list[dg.RunRequest], str | None]:

@@ -9,10 +9,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import pytest
 import yaml
 
+from karen_ops.backups.partitions import DATABASE
 from karen_ops.definitions import defs
-from karen_ops.settings import DATABASE_TAG
+from karen_ops.settings import DATABASE_PARTITION_TAG, DATABASE_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,15 +63,15 @@ def test_nightly_schedule_backs_up_the_day_that_just_ended_with_the_database_tag
     assert defs.resolve_job_def("nightly_backup").tags[DATABASE_TAG] == "primary"
 
 
-def test_instance_allows_one_run_per_database_at_a_time():
-    instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+@pytest.mark.parametrize("path", ["dagster.yaml", "deploy/dagster.postgres.yaml"])
+def test_instance_allows_one_run_per_database_at_a_time(path):
+    instance = yaml.safe_load((ROOT / path).read_text())
     limits = instance["concurrency"]["runs"]["tag_concurrency_limits"]
 
-    assert {
-        "key": DATABASE_TAG,
-        "value": {"applyLimitPerUniqueValue": True},
-        "limit": 1,
-    } in limits
+    for tag in (DATABASE_TAG, DATABASE_PARTITION_TAG):
+        assert {"key": tag, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+    # The fleet's partition tag is Dagster's name for the backups' database dimension.
+    assert f"dagster/partition/{DATABASE}" == DATABASE_PARTITION_TAG
 
 
 def test_instance_configuration_is_accepted_by_dagster(tmp_path):

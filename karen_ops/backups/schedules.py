@@ -18,8 +18,9 @@ def build_nightly_backup(
         description="Back up the AI Karen database(s) and prove each backup restores.",
         # dagster.yaml allows one run at a time per value of this tag: backups, verification
         # restores and maintenance of one database never overlap. A fleet tags each run with
-        # its own database instead, so different databases proceed in parallel.
+        # the database of its partition instead, so different databases proceed in parallel.
         tags={} if fleet else {DATABASE_TAG: PRIMARY_DATABASE},
+        config=_tagged_by_database(partitions) if fleet else None,
     )
     days = daily_dimension(partitions)
 
@@ -40,9 +41,27 @@ def build_nightly_backup(
             dg.RunRequest(
                 run_key=f"{day}|{database.name}",
                 partition_key=dg.MultiPartitionKey({DATE: day, DATABASE: database.name}),
-                tags={DATABASE_TAG: database.name},
             )
             for database in fleet
         ]
 
     return job, nightly_backup_schedule
+
+
+def _tagged_by_database(partitions: dg.PartitionsDefinition) -> dg.PartitionedConfig:
+    """No run config, and the partition's database as the run's DATABASE_TAG.
+
+    Dagster asks this for every run of one partition of the job: the schedule's, one launched
+    from the launchpad, and each run of a backfill started from the job's page.
+    """
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+
+    def database_tag(partition_key: str) -> dict[str, str]:
+        key = partitions.get_partition_key_from_str(partition_key)
+        return {DATABASE_TAG: key.keys_by_dimension[DATABASE]}
+
+    return dg.PartitionedConfig(
+        partitions_def=partitions,
+        run_config_for_partition_key_fn=lambda _: {},
+        tags_for_partition_key_fn=database_tag,
+    )

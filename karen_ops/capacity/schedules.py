@@ -8,7 +8,7 @@ chain counts the week again and then reports it from what the daily assets recor
 import dagster as dg
 
 from karen_ops.partitions import last_complete_partition
-from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
+from karen_ops.settings import DATABASE_TAG, ScheduleSettings, application_database, load_fleet
 
 DAILY_ASSETS = ["capacity_snapshot", "user_growth", "daily_active_users", "chat_activity"]
 
@@ -23,8 +23,9 @@ def build_daily_job(
         name="daily_capacity",
         selection=dg.AssetSelection.assets(*DAILY_ASSETS),
         description="Record the day that just ended: capacity snapshot and growth counts.",
-        # The snapshot reads the database; keep it off the database while a backup runs.
-        tags={DATABASE_TAG: PRIMARY_DATABASE},
+        # The snapshot reads the application's database; keep it off that database while
+        # a backup or maintenance of it runs (under its fleet name, when it has one).
+        tags={DATABASE_TAG: application_database(load_fleet())},
     )
 
     @dg.schedule(

@@ -26,13 +26,14 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from karen_ops.errors import CapacityError
 from karen_ops.partitions import (
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
     last_complete_partition,
 )
-from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
+from karen_ops.settings import DATABASE_TAG, ScheduleSettings, application_database, load_fleet
 
 GROWTH_ASSETS = ["user_growth", "daily_active_users", "chat_activity"]
 
@@ -54,8 +55,9 @@ def build_weekly_chain(
         description="Weekly capacity report, step 1 of 2: count user growth, daily active "
         "users and chat activity again for the week's seven days, in one run. When it "
         "succeeds, weekly_capacity_report_on_success launches weekly_capacity_report_publish.",
-        # The counts read the database; keep them off the database while a backup runs.
-        tags={DATABASE_TAG: PRIMARY_DATABASE},
+        # The counts read the application's database; keep them off that database while
+        # a backup or maintenance of it runs (under its fleet name, when it has one).
+        tags={DATABASE_TAG: application_database(load_fleet())},
     )
     publish_job = dg.define_asset_job(
         name="weekly_capacity_report_publish",
@@ -96,7 +98,10 @@ def build_weekly_chain(
         context: dg.RunStatusSensorContext,
     ) -> dg.RunRequest | dg.SkipReason:
         run = context.dagster_run
-        weeks = counted_weeks(run, daily, weekly, datetime.now(UTC))
+        try:
+            weeks = counted_weeks(run, daily, weekly, datetime.now(UTC))
+        except CapacityError as exc:
+            return dg.SkipReason(str(exc))
         if weeks is None:
             return dg.SkipReason(
                 f"run {run.run_id} of {run.job_name} counted no week that has ended; "
@@ -129,22 +134,33 @@ def counted_weeks(
     weekly: dg.WeeklyPartitionsDefinition,
     now: datetime,
 ) -> dg.PartitionKeyRange | None:
-    """The weeks that hold the run's days and have ended at ``now``: their reports changed."""
+    """The weeks that hold the run's days and have ended at ``now``: their reports changed.
+
+    Raises CapacityError when the run's partition tags name something other than days, as a
+    run launched by hand with a mistyped partition does: it counted nothing a report covers.
+    """
     days = run_days(run)
     if days is None:
         return None
-    first = weekly.get_partition_key_for_timestamp(
-        daily.time_window_for_partition_key(days.start).start.timestamp()
-    )
-    last = weekly.get_partition_key_for_timestamp(
-        daily.time_window_for_partition_key(days.end).start.timestamp()
-    )
+    first = weekly.get_partition_key_for_timestamp(_day_start(run, daily, days.start))
+    last = weekly.get_partition_key_for_timestamp(_day_start(run, daily, days.end))
     # The week still under way has no partition yet; its report comes next Monday. Keys are
     # ISO dates, so they compare in calendar order.
     last = min(last, last_complete_partition(weekly, now))
     if first > last:
         return None
     return dg.PartitionKeyRange(first, last)
+
+
+def _day_start(run: dg.DagsterRun, daily: dg.DailyPartitionsDefinition, key: str) -> float:
+    try:
+        return daily.time_window_for_partition_key(key).start.timestamp()
+    except ValueError as exc:
+        raise CapacityError(
+            f"run {run.run_id} of {run.job_name} names partition {key!r}, which is not a day "
+            f"(YYYY-MM-DD), so it counted no day a weekly report covers; launch "
+            f"{run.job_name} from its schedule or as a backfill of days to report a week"
+        ) from exc
 
 
 def report_request(recount_run_id: str, weeks: dg.PartitionKeyRange) -> dg.RunRequest:

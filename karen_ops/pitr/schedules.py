@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from karen_ops.pitr import settings as pitr_settings
-from karen_ops.settings import DATABASE_TAG, PRIMARY_DATABASE, ScheduleSettings
+from karen_ops.settings import DATABASE_TAG, ScheduleSettings, application_database, load_fleet
 
 
 def build_schedules(
@@ -17,7 +17,9 @@ def build_schedules(
         selection=["postgres_base_backup", "wal_retention"],
         description="A physical base backup of the AI Karen server, verified; then base "
         "backups and WAL the retention policy no longer needs are deleted.",
-        tags={DATABASE_TAG: PRIMARY_DATABASE},
+        # A base backup copies the cluster of KAREN_DATABASE_URL; it queues behind the
+        # logical backup and maintenance of that database, under its fleet name if it has one.
+        tags={DATABASE_TAG: application_database(load_fleet())},
     )
     wal_job = dg.define_asset_job(
         "wal_archive_check",
