@@ -8,9 +8,10 @@ from karen_ops.alerting.resource import AlertingResource
 from karen_ops.doctor.archiving import archiving_checks
 from karen_ops.doctor.database import database_checks, fleet_checks
 from karen_ops.doctor.instance import instance_checks
-from karen_ops.doctor.model import Finding
+from karen_ops.doctor.model import Finding, fail
 from karen_ops.doctor.services import alerting_checks, check_redis
 from karen_ops.doctor.store import store_checks
+from karen_ops.errors import ConfigurationError
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
@@ -22,12 +23,22 @@ def sections() -> list[Callable[[], list[Finding]]]:
     return [
         instance_checks,
         lambda: database_checks(PostgresResource()),
-        lambda: fleet_checks(PostgresResource(), load_fleet()),
+        _fleet_section,
         lambda: archiving_checks(PostgresResource()),
         lambda: store_checks(BackupStoreResource()),
         lambda: [check_redis(RedisResource())],
         lambda: alerting_checks(AlertingResource()),
     ]
+
+
+def _fleet_section() -> list[Finding]:
+    try:
+        fleet = load_fleet()
+    except ConfigurationError as exc:
+        # The message names the file and the entry but never echoes a value, which may be a
+        # URL with its password.
+        return [fail("fleet settings", str(exc), "correct the databases section")]
+    return fleet_checks(PostgresResource(), fleet)
 
 
 def run_checks() -> Iterator[Finding]:

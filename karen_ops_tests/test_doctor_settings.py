@@ -1,5 +1,6 @@
-"""Doctor on alert routing: a route whose channels are none of the configured ones is named,
-since the alerts it takes would reach nobody."""
+"""Doctor on alert routing and the fleet settings: a route whose channels are none of the
+configured ones is named, since the alerts it takes would reach nobody; a bad fleet entry is
+one failed line."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ def test_alertmanager_taking_every_alert_leaves_no_route_unheard(
     lines = _lines(tmp_path, monkeypatch, KAREN_ALERTMANAGER_URL=alertmanager)
 
     assert not [line for line in lines if line.startswith("WARN")]
+
+
+def test_a_bad_fleet_entry_is_one_failed_line_without_its_password(tmp_path, monkeypatch):
+    from karen_ops.doctor.run import sections
+
+    settings = tmp_path / "karen-ops.yaml"
+    settings.write_text("databases:\n  prod: {url_env: 'postgresql://karen:Secr3t@db/karen'}\n")
+    clean_environment(monkeypatch, tmp_path / "home", KAREN_OPS_CONFIG=str(settings))
+    fleet_section = sections()[2]
+
+    [finding] = fleet_section()
+
+    assert finding.line().startswith(
+        "FAIL  fleet settings    url_env of database prod in "
+        f"{settings} must name an environment variable"
+    )
+    assert finding.line().endswith("fix: correct the databases section")
+    assert "Secr3t" not in finding.line()
