@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -61,22 +61,24 @@ def _handler(receiver: Receiver):
     return Handler
 
 
-@pytest.fixture
-def receiver_factory() -> Iterator:
-    servers = []
-
-    def start() -> Receiver:
-        receiver = Receiver()
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook/T0KEN-secret"
-        servers.append(server)
-        return receiver
-
-    yield start
-    for server in servers:
+@contextmanager
+def http_receiver() -> Iterator[Receiver]:
+    """A receiver listening on a free local port until the block ends."""
+    receiver = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hook/T0KEN-secret"
+    try:
+        yield receiver
+    finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator:
+    with ExitStack() as receivers:
+        yield lambda: receivers.enter_context(http_receiver())
 
 
 @dataclass

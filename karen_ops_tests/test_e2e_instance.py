@@ -28,7 +28,7 @@ from psycopg import sql
 
 from karen_ops.demo.synthetic import load_synthetic_database
 from karen_ops.resources.conninfo import ConnInfo
-from karen_ops_tests.alerting_fixtures import free_port
+from karen_ops_tests.alerting_fixtures import Receiver, free_port, http_receiver
 from karen_ops_tests.doctor_fixtures import auth_redis_server
 from karen_ops_tests.servers import Server
 
@@ -39,6 +39,8 @@ STARTUP_SECONDS = 90
 RUN_SECONDS = 120
 # A schedule on "* * * * *" ticks within a minute of the daemon starting; allow a second one.
 TICK_SECONDS = 130
+# The run alert sensor looks every 30 seconds; the daemon may be busy with a schedule tick.
+ALERT_SECONDS = 120
 # dagster-postgres speaks psycopg2; SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
 PG_SCHEME = "postgresql+psycopg2"
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -53,6 +55,8 @@ class Dagster:
     backups: Path
     processes: list[subprocess.Popen]
     logs: list[Path]
+    environment: dict[str, str]
+    alerts: Receiver
 
     def graphql(self, query: str, **variables: object) -> dict:
         response = requests.post(
@@ -79,13 +83,18 @@ def dagster(request, tmp_path_factory, service_server: Server) -> Iterator[Dagst
     home, backups = root / "dagster", root / "backups"
     home.mkdir()
     settings_file = root / "karen-ops.yaml"
-    # Every minute instead of 02:00, so the daemon ticks during the test.
-    settings_file.write_text('schedules:\n  nightly_backup_cron: "* * * * *"\n')
+    # Every minute instead of 02:00, so the daemon ticks during the test; every alert to the
+    # test's webhook.
+    settings_file.write_text(
+        'schedules:\n  nightly_backup_cron: "* * * * *"\n'
+        "alerting:\n  routes:\n    - {name: all, channels: [webhook]}\n"
+    )
 
     with (
         service_server.database("dagster_e2e_karen") as source,
         service_server.database("dagster_e2e_instance") as instance_db,
         auth_redis_server(root) as redis_server,
+        http_receiver() as alerts,
     ):
         with psycopg.connect(**source.psycopg_kwargs()) as conn:
             load_synthetic_database(conn, users=100)
@@ -96,6 +105,7 @@ def dagster(request, tmp_path_factory, service_server: Server) -> Iterator[Dagst
             KAREN_DATABASE_URL=source.public_dsn(),
             KAREN_BACKUP_URL=backups.as_uri(),
             KAREN_REDIS_URL=redis_server.url,
+            KAREN_ALERT_WEBHOOK_URL=alerts.url,
         )
         if storage == "postgres":
             shutil.copy(REPOSITORY / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
@@ -111,7 +121,7 @@ def dagster(request, tmp_path_factory, service_server: Server) -> Iterator[Dagst
                           str(port), "-w", workspace],
             "daemon": [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
         }  # fmt: skip
-        running = Dagster(f"http://127.0.0.1:{port}", home, backups, [], [])
+        running = Dagster(f"http://127.0.0.1:{port}", home, backups, [], [], environment, alerts)
         # Create the instance's tables once, before two processes race to create them.
         subprocess.run(
             [str(bin_dir / "dagster"), "instance", "migrate"],
@@ -190,6 +200,39 @@ def test_schedule_tick_launches_a_nightly_backup_run(dagster: Dagster):
     assert runs, f"no run from {nightly['name']} within {TICK_SECONDS}s\n{dagster.log_tail()}"
     assert runs[0]["jobName"] == "nightly_backup"
     assert {"key": "karen-ops/database", "value": "primary"} in runs[0]["tags"]
+
+
+def test_a_failed_command_line_run_reaches_the_webhook_through_the_daemon(dagster: Dagster):
+    # Too old to back up: the run fails at once, outside any schedule, sensor or UI.
+    old = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+    command = [
+        str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+        "-m", "karen_ops.definitions", "--select", "postgres_backup", "--partition", old,
+    ]  # fmt: skip
+    completed = subprocess.run(
+        command, env=dagster.environment, capture_output=True, text=True, timeout=180
+    )
+    assert completed.returncode != 0, completed.stdout[-2000:]
+
+    deadline = time.monotonic() + ALERT_SECONDS
+    while time.monotonic() < deadline and not _failure_alerts(dagster.alerts, old):
+        time.sleep(2)
+
+    [alert] = _failure_alerts(dagster.alerts, old)
+    assert alert["annotations"]["summary"] == (
+        f"materialization of postgres_backup failed for partition {old} at step postgres_backup"
+    )
+    assert alert["generatorURL"].startswith("http://127.0.0.1:3000/runs/")
+
+
+def _failure_alerts(receiver: Receiver, partition: str) -> list[dict]:
+    return [
+        alert
+        for post in list(receiver.posts)
+        for alert in post.json()["alerts"]
+        if alert["labels"]["alertname"] == "DagsterRunFailed"
+        and alert["labels"].get("partition") == partition
+    ]
 
 
 def test_capacity_report_backfill_over_four_weeks_runs_as_one_run(dagster: Dagster):

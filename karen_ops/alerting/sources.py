@@ -53,7 +53,7 @@ def run_failure_alert(
         details.append(message.strip() or "the run failed before any step ran")
     return Alert(
         labels=make_labels(RUN_FAILED, severity, job=run.job_name, partition=partition),
-        summary=f"job {run.job_name} failed{where}"
+        summary=f"{what_ran(run)} failed{where}"
         + (f" at step {', '.join(s.step for s in steps)}" if steps else ""),
         impact=_job_impact(run.job_name),
         details=redact("\n".join(details)),
@@ -68,12 +68,21 @@ def run_recovery_alert(run: dg.DagsterRun, link: str, at: float, config: Alertin
     partition = run.tags.get(PARTITION_TAG)
     alert = Alert(
         labels=make_labels(RUN_FAILED, severity, job=run.job_name, partition=partition),
-        summary=f"job {run.job_name} succeeded again",
+        summary=f"{what_ran(run)} succeeded again",
         impact="",
         link=link,
         starts_at=at,
     )
     return alert.resolved(at, cause=f"run {run.run_id} succeeded")
+
+
+def what_ran(run: dg.DagsterRun) -> str:
+    """The job by name; for a run of hand-picked assets (``dagster asset materialize`` or the
+    UI's Materialize button), which Dagster files under a hidden job, the assets."""
+    if run.job_name.startswith("__ASSET_JOB") and run.asset_selection:
+        assets = sorted(key.to_user_string() for key in run.asset_selection)
+        return f"materialization of {', '.join(assets)}"
+    return f"job {run.job_name}"
 
 
 def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[FailedStep]:
