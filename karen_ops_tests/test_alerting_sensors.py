@@ -405,3 +405,55 @@ def test_alerting_definitions_hold_the_sensors_and_resources():
         "stale_backup_alert",
     ]
     assert sorted(defs.resources) == ["alerting"]  # redis is shared, from the root
+
+
+def _asset_run(instance, assets: list[str], day: str, *, failed: bool) -> dg.DagsterRun:
+    """A run of hand-picked assets, filed by Dagster under its hidden asset job."""
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            tags={"dagster/partition": day},
+            asset_selection=frozenset(dg.AssetKey(asset) for asset in assets),
+            status=dg.DagsterRunStatus.STARTED,
+        )
+    )
+    if failed:
+        instance.report_run_failed(run, message="could not finish")
+    else:
+        outcome = dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.RUN_SUCCESS.value, job_name="__ASSET_JOB"
+        )
+        instance.report_dagster_event(outcome, run_id=run.run_id)
+    return run
+
+
+def test_runs_of_hand_picked_assets_alert_and_resolve_each_on_its_own(
+    receiver_factory, private_redis, settings_file
+):
+    webhook = receiver_factory()
+    resources = _resources(webhook, private_redis.url)
+    defs = dg.Definitions(sensors=[run_failure_alerts])
+    day = "2026-12-03"
+    with dg.DagsterInstance.ephemeral() as instance:
+        _asset_run(instance, ["backup_verification", "postgres_backup"], day, failed=True)
+        cursor = _tick(run_failure_alerts, instance, defs, resources, None)
+        _asset_run(instance, ["config_backup"], day, failed=True)
+        cursor = _tick(run_failure_alerts, instance, defs, resources, cursor)
+        _asset_run(instance, ["user_growth"], day, failed=False)  # unrelated: resolves nothing
+        cursor = _tick(run_failure_alerts, instance, defs, resources, cursor)
+        _asset_run(instance, ["config_backup"], day, failed=False)
+        _tick(run_failure_alerts, instance, defs, resources, cursor)
+
+    # A notification carries its whole group: every alert of the group, firing or resolved.
+    alerts = [a for p in webhook.posts for a in p.json()["alerts"]]
+    backup = [a for a in alerts if a["labels"]["assets"] == "backup_verification,postgres_backup"]
+    config = [a for a in alerts if a["labels"]["assets"] == "config_backup"]
+    assert {a["status"] for a in backup} == {"firing"}  # no other run resolved it
+    assert {a["labels"]["severity"] for a in backup} == {"critical"}
+    statuses = [a["status"] for a in config]
+    assert (statuses[0], statuses[-1]) == ("firing", "resolved")
+    assert "user_growth" not in str(alerts)
+    assert backup[0]["annotations"]["summary"] == (
+        f"materialization of backup_verification, postgres_backup failed for partition {day}"
+    )
+    assert backup[0]["annotations"]["impact"].startswith("last night's backup")

@@ -25,11 +25,12 @@ def test_warnings_with_only_slack_name_the_route_that_reaches_nobody(
     unheard = [line for line in lines if line.startswith("WARN  alert route")]
     assert unheard == [
         "WARN  alert route warning  none of its channels (email) is configured: the alerts it "
-        "takes reach nobody; fix: configure email, or change the route's channels in the "
-        "alerting section of KAREN_OPS_CONFIG",
+        "takes reach nobody; fix: set KAREN_SMTP_URL with KAREN_ALERT_EMAIL_TO and "
+        "KAREN_ALERT_EMAIL_FROM, or change the route's channels in the alerting section of "
+        "KAREN_OPS_CONFIG",
         "WARN  alert route default  none of its channels (webhook) is configured: the alerts it "
-        "takes reach nobody; fix: configure webhook, or change the route's channels in the "
-        "alerting section of KAREN_OPS_CONFIG",
+        "takes reach nobody; fix: set KAREN_ALERT_WEBHOOK_URL, or change the route's channels "
+        "in the alerting section of KAREN_OPS_CONFIG",
     ]
     assert slack.posts == []  # the dry run sends nothing
 
@@ -71,3 +72,26 @@ def test_a_bad_fleet_entry_is_one_failed_line_without_its_password(tmp_path, mon
     )
     assert finding.line().endswith("fix: correct the databases section")
     assert "Secr3t" not in finding.line()
+
+
+def test_a_bad_alerting_section_is_one_failed_line_and_the_checks_go_on(
+    tmp_path, monkeypatch, receiver_factory
+):
+    slack = receiver_factory()
+    settings = tmp_path / "karen-ops.yaml"
+    settings.write_text("alerting:\n  stale_backup_hours: abc\n")
+    lines = _lines(
+        tmp_path,
+        monkeypatch,
+        KAREN_ALERT_SLACK_WEBHOOK_URL=slack.url,
+        KAREN_OPS_CONFIG=str(settings),
+    )
+
+    assert lines[0] == (
+        f"FAIL  alert settings    stale_backup_hours in the alerting section of {settings} must "
+        "be a number of zero or more, not 'abc'; fix: correct the alerting section"
+    )
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["OK", "alert", "slack"],
+        ["SKIP", "pushgateway", "KAREN_PUSHGATEWAY_URL"],
+    ]

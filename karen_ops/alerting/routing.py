@@ -56,6 +56,8 @@ class AlertingConfig:
     routes: tuple[Route, ...]
     # Failed runs of these jobs are critical; failed runs of any other job are warnings.
     critical_jobs: tuple[str, ...] = ("nightly_backup",)
+    # Runs of these assets picked by hand (command line, an asset's page) are critical too.
+    critical_assets: tuple[str, ...] = ("postgres_backup", "backup_verification")
     # The newest verified backup older than this is a critical alert.
     stale_backup_hours: float = 26
     # How long Redis keeps the state of an alert nobody has touched.
@@ -96,7 +98,14 @@ def load_alerting_config() -> AlertingConfig:
 
 
 def parse_alerting_config(section: dict, *, where: str = "alerting settings") -> AlertingConfig:
-    known = {"routes", "critical_jobs", "stale_backup_hours", "state_ttl_hours", "defaults"}
+    known = {
+        "routes",
+        "critical_jobs",
+        "critical_assets",
+        "stale_backup_hours",
+        "state_ttl_hours",
+        "defaults",
+    }
     _refuse_unknown(section, known, where)
     defaults = section.get("defaults") or {}
     routes = section.get("routes")
@@ -106,9 +115,20 @@ def parse_alerting_config(section: dict, *, where: str = "alerting settings") ->
     return AlertingConfig(
         routes=parsed,
         critical_jobs=tuple(section.get("critical_jobs", AlertingConfig.critical_jobs)),
-        stale_backup_hours=float(section.get("stale_backup_hours", 26)),
-        state_ttl_hours=float(section.get("state_ttl_hours", 7 * 24)),
+        critical_assets=tuple(section.get("critical_assets", AlertingConfig.critical_assets)),
+        stale_backup_hours=_seconds_like(section, "stale_backup_hours", 26, where),
+        state_ttl_hours=_seconds_like(section, "state_ttl_hours", 7 * 24, where),
     )
+
+
+def _seconds_like(section: dict, key: str, default: float, where: str) -> float:
+    """A duration setting: a number of zero or more."""
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigurationError(
+            f"{key} in {where} must be a number of zero or more, not {value!r}"
+        )
+    return float(value)
 
 
 _ROUTE_KEYS = {f.name for f in fields(Route)} - {"continue_matching"} | {"continue"}
@@ -128,7 +148,7 @@ def _parse_route(raw: dict, defaults: dict, where: str) -> Route:
         )
     merged = {**defaults, **raw}
     timers = {
-        key: float(merged[key])
+        key: _seconds_like(merged, key, 0, f"route {raw['name']} in {where}")
         for key in ("group_wait_seconds", "group_interval_seconds", "repeat_interval_seconds")
         if key in merged
     }

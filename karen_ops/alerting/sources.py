@@ -23,6 +23,9 @@ BACKUP_STALE = "VerifiedBackupStale"
 STATE_UNAVAILABLE = "AlertStateUnavailable"
 
 VERIFICATION = dg.AssetKey("backup_verification")
+# The job Dagster files runs of hand-picked assets under ("__ASSET_JOB", with a suffix in
+# code locations that have several partitions definitions).
+HIDDEN_ASSET_JOB = "__ASSET_JOB"
 
 # Enough of an error to recognise it in a chat message; the rest is one click away.
 _ERROR_LINES = 5
@@ -41,7 +44,6 @@ def run_failure_alert(
     run: dg.DagsterRun, steps: list[FailedStep], message: str, link: str, at: float,
     config: AlertingConfig,
 ) -> Alert:  # fmt: skip
-    severity = Severity.CRITICAL if run.job_name in config.critical_jobs else Severity.WARNING
     partition = run.tags.get(PARTITION_TAG)
     where = f" for partition {partition}" if partition else ""
     details = [f"run {run.run_id}"]
@@ -52,10 +54,10 @@ def run_failure_alert(
     if not steps:
         details.append(message.strip() or "the run failed before any step ran")
     return Alert(
-        labels=make_labels(RUN_FAILED, severity, job=run.job_name, partition=partition),
+        labels=_run_labels(run, config),
         summary=f"{what_ran(run)} failed{where}"
         + (f" at step {', '.join(s.step for s in steps)}" if steps else ""),
-        impact=_job_impact(run.job_name),
+        impact=_run_impact(run),
         details=redact("\n".join(details)),
         link=link,
         starts_at=at,
@@ -63,11 +65,10 @@ def run_failure_alert(
 
 
 def run_recovery_alert(run: dg.DagsterRun, link: str, at: float, config: AlertingConfig) -> Alert:
-    """The resolution of a failed-run alert: a later run of the same job and partition passed."""
-    severity = Severity.CRITICAL if run.job_name in config.critical_jobs else Severity.WARNING
-    partition = run.tags.get(PARTITION_TAG)
+    """The resolution of a failed-run alert: a later run of the same job (or the same hand-picked
+    assets) and partition passed."""
     alert = Alert(
-        labels=make_labels(RUN_FAILED, severity, job=run.job_name, partition=partition),
+        labels=_run_labels(run, config),
         summary=f"{what_ran(run)} succeeded again",
         impact="",
         link=link,
@@ -77,12 +78,34 @@ def run_recovery_alert(run: dg.DagsterRun, link: str, at: float, config: Alertin
 
 
 def what_ran(run: dg.DagsterRun) -> str:
-    """The job by name; for a run of hand-picked assets (``dagster asset materialize`` or the
-    UI's Materialize button), which Dagster files under a hidden job, the assets."""
-    if run.job_name.startswith("__ASSET_JOB") and run.asset_selection:
-        assets = sorted(key.to_user_string() for key in run.asset_selection)
-        return f"materialization of {', '.join(assets)}"
-    return f"job {run.job_name}"
+    """The job by name; for a run of hand-picked assets (``dagster asset materialize``, the UI's
+    Materialize button, a backfill from an asset's page), which Dagster files under one hidden
+    job, the assets."""
+    assets = picked_assets(run)
+    return f"materialization of {', '.join(assets)}" if assets else f"job {run.job_name}"
+
+
+def picked_assets(run: dg.DagsterRun) -> list[str]:
+    """The assets of a run of Dagster's hidden asset job; [] for a run of a named job."""
+    if not run.job_name.startswith(HIDDEN_ASSET_JOB) or not run.asset_selection:
+        return []
+    return sorted(key.to_user_string() for key in run.asset_selection)
+
+
+def _run_labels(run: dg.DagsterRun, config: AlertingConfig) -> dict[str, str]:
+    """What identifies a run alert: the job, or the hand-picked assets, and the partition, so
+    that only a later success of the same work resolves it."""
+    assets = picked_assets(run)
+    critical = run.job_name in config.critical_jobs or bool(
+        set(assets) & set(config.critical_assets)
+    )
+    return make_labels(
+        RUN_FAILED,
+        Severity.CRITICAL if critical else Severity.WARNING,
+        job=run.job_name,
+        assets=",".join(assets) or None,
+        partition=run.tags.get(PARTITION_TAG),
+    )
 
 
 def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[FailedStep]:
@@ -192,10 +215,20 @@ def _check_impact(check_severity: str, evaluation) -> str:
     return "degraded but usable; fix within working hours"
 
 
-def _job_impact(job: str) -> str:
-    impacts = {
-        "nightly_backup": "last night's backup or its verification is missing: a restore "
-        "would have to fall back to an older backup",
-        "weekly_maintenance": "dead tuples and bloat keep growing until maintenance succeeds",
-    }
-    return impacts.get(job, f"the work of job {job} did not happen")
+_BACKUP_MISSING = (
+    "last night's backup or its verification is missing: a restore would have to fall back to "
+    "an older backup"
+)
+_JOB_IMPACTS = {
+    "nightly_backup": _BACKUP_MISSING,
+    "weekly_maintenance": "dead tuples and bloat keep growing until maintenance succeeds",
+}
+_ASSET_IMPACTS = {"postgres_backup": _BACKUP_MISSING, "backup_verification": _BACKUP_MISSING}
+
+
+def _run_impact(run: dg.DagsterRun) -> str:
+    assets = picked_assets(run)
+    if not assets:
+        return _JOB_IMPACTS.get(run.job_name, f"the work of job {run.job_name} did not happen")
+    known = [_ASSET_IMPACTS[asset] for asset in assets if asset in _ASSET_IMPACTS]
+    return known[0] if known else f"{', '.join(assets)} did not materialize"

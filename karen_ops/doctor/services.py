@@ -24,7 +24,7 @@ from karen_ops.alerting.resource import (
 )
 from karen_ops.alerting.routing import AlertingConfig, load_alerting_config
 from karen_ops.doctor.model import Finding, fail, ok, skip, warn
-from karen_ops.errors import KarenOpsError
+from karen_ops.errors import ConfigurationError, KarenOpsError
 from karen_ops.resources.redis import RedisResource
 
 # Each probe answers in well under this on a working network; a dead host fails in seconds.
@@ -36,6 +36,8 @@ _CHANNEL_SETTINGS = {
     "alertmanager": ALERTMANAGER_URL,
     "email": SMTP_URL,
 }
+# What a route's channel needs, as a route warning's fix says it.
+_ROUTE_HINTS = {**_CHANNEL_SETTINGS, "email": f"{SMTP_URL} with {EMAIL_TO} and {EMAIL_FROM}"}
 
 
 def check_redis(resource: RedisResource) -> Finding:
@@ -71,6 +73,12 @@ def check_redis(resource: RedisResource) -> Finding:
 def alerting_checks(resource: AlertingResource) -> list[Finding]:
     """One line per configured channel, a warning when there is none, then the Pushgateway."""
     findings: list[Finding] = []
+    try:
+        config = load_alerting_config()
+    except ConfigurationError as exc:
+        # Every alert sensor tick fails on the same error until the file is fixed.
+        findings.append(fail("alert settings", str(exc), "correct the alerting section"))
+        config = None
     channels, problems = resource.usable_channels()
     for name, problem in sorted(problems.items()):
         # The sensors leave this channel out and deliver on the others.
@@ -84,8 +92,8 @@ def alerting_checks(resource: AlertingResource) -> list[Finding]:
                 f"with {EMAIL_TO} and {EMAIL_FROM}",
             )
         )
-    elif channels:
-        findings += route_checks(load_alerting_config(), set(channels))
+    elif channels and config is not None:
+        findings += route_checks(config, set(channels))
     for name, channel in channels.items():
         findings.append(check_channel(name, channel))
     findings.append(check_pushgateway(resource.pushgateway()))
@@ -109,8 +117,8 @@ def route_checks(config: AlertingConfig, usable: set[str]) -> list[Finding]:
                 f"alert route {route.name}",
                 f"none of its channels ({', '.join(route.channels)}) is configured: the alerts "
                 "it takes reach nobody",
-                f"configure {' or '.join(route.channels)}, or change the route's channels in "
-                "the alerting section of KAREN_OPS_CONFIG",
+                f"set {' or '.join(_ROUTE_HINTS.get(c, c) for c in route.channels)}, or "
+                "change the route's channels in the alerting section of KAREN_OPS_CONFIG",
             )
         )
     return findings
