@@ -22,6 +22,14 @@ from karen_ops.errors import DeliveryError
 
 log = logging.getLogger(__name__)
 
+# How long one flush may spend sending. Dagster gives a sensor evaluation 60 seconds by default
+# (DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS) and the tick also reads its sources, so half of that is
+# left for delivery; groups not started in time wait for the next tick.
+FLUSH_BUDGET_SECONDS = 30.0
+# The share of the budget one send may use: a channel that hangs for its whole share is not
+# tried again in the same flush, so it leaves time for the channels that answer.
+SEND_SHARE = 1 / 3
+
 
 @dataclass
 class FlushReport:
@@ -29,6 +37,27 @@ class FlushReport:
 
     sent: list[tuple[str, Notification]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # Due groups left pending for the next tick because the time budget ran out.
+    deferred: int = 0
+
+
+@dataclass
+class _Budget:
+    """The monotonic deadline of one flush, and the channels that used up their share of it."""
+
+    deadline: float
+    send_seconds: float
+    slow_channels: set[str] = field(default_factory=set)
+
+    @classmethod
+    def starting_now(cls, seconds: float) -> _Budget:
+        return cls(time.monotonic() + seconds, seconds * SEND_SHARE)
+
+    def allows(self, channel: str) -> bool:
+        return channel not in self.slow_channels and time.monotonic() < self.deadline
+
+    def send_deadline(self) -> float:
+        return min(self.deadline, time.monotonic() + self.send_seconds)
 
 
 @dataclass
@@ -57,6 +86,7 @@ class Notifier:
         clock: Callable[[], float] = time.time,
         logger: logging.Logger | logging.LoggerAdapter = log,
         defer_unknown_resolutions: bool = False,
+        budget_seconds: float = FLUSH_BUDGET_SECONDS,
     ):
         self.config = config
         self.channels = channels
@@ -66,6 +96,7 @@ class Notifier:
         # Set while the store stands in for Redis: a resolution it cannot match may belong to
         # an alert Redis holds, so it is kept for later instead of dropped.
         self.defer_unknown_resolutions = defer_unknown_resolutions
+        self.budget_seconds = budget_seconds
 
     def observe(self, alerts: Iterable[Alert]) -> None:
         """Record firing alerts and resolutions; a resolution of nothing announced is dropped,
@@ -100,15 +131,25 @@ class Notifier:
             records[alert.fingerprint] = record
 
     def flush(self, *, immediate: bool = False) -> FlushReport:
-        """Send every due group; ``immediate`` ignores the wait and interval timers."""
+        """Send every due group within the time budget; ``immediate`` ignores the wait and
+        interval timers. Groups the budget leaves no time for stay pending for the next flush."""
         report = FlushReport()
+        budget = _Budget.starting_now(self.budget_seconds)
         with self.store.locked():
             records = self.store.alerts()
             groups = self.store.groups()
             for delivery in self._deliveries(records.values()):
                 group = groups.get(delivery.state_key) or GroupRecord()
-                self._deliver(delivery, group, immediate, report)
+                self._deliver(delivery, group, immediate, report, budget)
             self._forget_resolved(records.values())
+        if report.deferred:
+            self.log.warning(
+                "alert delivery out of time budget=%.0fs deferred_groups=%d slow_channels=%s; "
+                "they are sent next tick",
+                self.budget_seconds,
+                report.deferred,
+                ",".join(sorted(budget.slow_channels)) or "none",
+            )
         return report
 
     def _deliveries(self, records: Iterable[AlertRecord]) -> list[_Delivery]:
@@ -127,7 +168,12 @@ class Notifier:
         return list(deliveries.values())
 
     def _deliver(
-        self, delivery: _Delivery, group: GroupRecord, immediate: bool, report: FlushReport
+        self,
+        delivery: _Delivery,
+        group: GroupRecord,
+        immediate: bool,
+        report: FlushReport,
+        budget: _Budget,
     ) -> None:
         now = self.clock()
         route = delivery.route
@@ -162,9 +208,17 @@ class Notifier:
         )
         if not notification.alerts:
             return
+        if not budget.allows(delivery.channel):
+            # Nothing is marked sent and the timers stay due, so the next flush picks it up.
+            self.store.put_group(delivery.state_key, group)
+            report.deferred += 1
+            return
+        deadline = budget.send_deadline()
         try:
-            self.channels[delivery.channel].send(notification)
+            self.channels[delivery.channel].send(notification, deadline=deadline)
         except DeliveryError as exc:
+            if time.monotonic() >= deadline:
+                budget.slow_channels.add(delivery.channel)
             group.failed = True
             self.store.put_group(delivery.state_key, group)
             report.failed.append((delivery.channel, str(exc)))

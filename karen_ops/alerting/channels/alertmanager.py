@@ -26,10 +26,10 @@ class AlertmanagerChannel:
     def describe(self) -> str:
         return public_target(self.url)
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: Notification, *, deadline: float | None = None) -> None:
         payload = [_alert(alert) for alert in notification.alerts]
         endpoint = self.url.rstrip("/") + "/api/v2/alerts"
-        post_json(endpoint, payload, channel=self.name, policy=self.policy)
+        post_json(endpoint, payload, channel=self.name, policy=self.policy, deadline=deadline)
 
 
 def _alert(alert: Alert) -> dict:

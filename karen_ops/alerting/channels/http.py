@@ -4,6 +4,10 @@ A 429 answer's ``Retry-After`` (seconds or an HTTP date) is honoured up to a cap
 limit is waited out instead of hammered; other waits grow exponentially with jitter. Each
 retry is logged at warning with the target's scheme and host only: webhook URLs carry their
 secret in the path.
+
+A ``deadline`` (a ``time.monotonic()`` value) bounds the whole POST: each attempt waits at
+most until it, and a retry whose wait would pass it is not made, so the caller can try again
+on its next tick instead of holding the sensor.
 """
 
 from __future__ import annotations
@@ -44,14 +48,23 @@ def public_target(url: str) -> str:
 
 
 def post_json(
-    url: str, payload: object, *, channel: str, policy: RetryPolicy | None = None
+    url: str,
+    payload: object,
+    *,
+    channel: str,
+    policy: RetryPolicy | None = None,
+    deadline: float | None = None,
 ) -> requests.Response:
     policy = policy or RetryPolicy()
     target = public_target(url)
     reason = "not tried"
     for attempt in range(1, policy.attempts + 1):
+        timeout = attempt_timeout(TIMEOUT_SECONDS, deadline)
+        if timeout <= 0:
+            reason += "; out of time for this tick"
+            break
         try:
-            response = _requests().post(url, json=payload, timeout=TIMEOUT_SECONDS)
+            response = _requests().post(url, json=payload, timeout=timeout)
         except _requests().RequestException as exc:
             reason = f"{type(exc).__name__}"
             wait = _backoff(policy, attempt)
@@ -67,6 +80,9 @@ def post_json(
                 # 4xx other than 429: the request itself is wrong; retrying cannot help.
                 break
         if attempt < policy.attempts:
+            if deadline is not None and time.monotonic() + wait >= deadline:
+                reason += f"; the next try in {wait:.1f}s would pass this tick's time budget"
+                break
             log.warning(
                 "channel=%s target=%s attempt=%d/%d failed: %s; retrying in %.1fs",
                 channel,
@@ -81,6 +97,13 @@ def post_json(
         f"could not deliver to {channel} at {target}: {reason}; check the channel's URL "
         "setting and that the service accepts posts from this host"
     )
+
+
+def attempt_timeout(limit: float, deadline: float | None) -> float:
+    """Seconds one attempt may take: ``limit``, or less when the deadline comes sooner."""
+    if deadline is None:
+        return limit
+    return min(limit, deadline - time.monotonic())
 
 
 def _backoff(policy: RetryPolicy, attempt: int) -> float:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from karen_ops.alerting.channels.http import attempt_timeout
 from karen_ops.alerting.messages import Notification
 from karen_ops.errors import ConfigurationError, DeliveryError
 
@@ -66,14 +67,22 @@ class EmailChannel:
     def describe(self) -> str:
         return f"{self.server.describe()} to {', '.join(self.recipients)}"
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: Notification, *, deadline: float | None = None) -> None:
+        # The timeout bounds each exchange with the server, not the whole conversation, so a
+        # server that answers every step slowly can still overrun the deadline a little.
+        timeout = attempt_timeout(TIMEOUT_SECONDS, deadline)
+        if timeout <= 0:
+            raise DeliveryError(
+                f"could not deliver email through {self.server.describe()}: out of time for "
+                "this tick; it is tried again on the next one"
+            )
         message = EmailMessage()
         message["Subject"] = notification.title()
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(notification.body())
         try:
-            with self._connect() as client:
+            with self._connect(timeout) as client:
                 client.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(
@@ -81,15 +90,13 @@ class EmailChannel:
                 f"{type(exc).__name__}: {_reason(exc)}; check KAREN_SMTP_URL"
             ) from exc
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self, timeout: float) -> smtplib.SMTP:
         server = self.server
         context = ssl.create_default_context(cafile=server.cafile)
         if server.implicit_tls:
-            client = smtplib.SMTP_SSL(
-                server.host, server.port, timeout=TIMEOUT_SECONDS, context=context
-            )
+            client = smtplib.SMTP_SSL(server.host, server.port, timeout=timeout, context=context)
         else:
-            client = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT_SECONDS)
+            client = smtplib.SMTP(server.host, server.port, timeout=timeout)
         try:
             client.ehlo()
             if server.starttls != "off" and client.has_extn("starttls"):

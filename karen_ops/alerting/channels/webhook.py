@@ -19,9 +19,11 @@ class SlackChannel:
     def describe(self) -> str:
         return public_target(self.url)
 
-    def send(self, notification: Notification) -> None:
+    def send(self, notification: Notification, *, deadline: float | None = None) -> None:
         text = f"*{notification.title()}*\n{notification.body()}"
-        post_json(self.url, {"text": text}, channel=self.name, policy=self.policy)
+        post_json(
+            self.url, {"text": text}, channel=self.name, policy=self.policy, deadline=deadline
+        )
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,14 @@ class WebhookChannel:
     def describe(self) -> str:
         return public_target(self.url)
 
-    def send(self, notification: Notification) -> None:
-        post_json(self.url, webhook_payload(notification), channel=self.name, policy=self.policy)
+    def send(self, notification: Notification, *, deadline: float | None = None) -> None:
+        post_json(
+            self.url,
+            webhook_payload(notification),
+            channel=self.name,
+            policy=self.policy,
+            deadline=deadline,
+        )
 
 
 def webhook_payload(notification: Notification) -> dict:
