@@ -159,6 +159,8 @@ def skip_reason(outcome: TickOutcome) -> dg.SkipReason:
     text = f"sent to {sent}"
     if failed:
         text += f"; failed on {failed}, tried again next tick"
+    if outcome.report.deferred:
+        text += f"; {outcome.report.deferred} group(s) out of time, sent next tick"
     if outage := outcome.state_outage:
         text += f"; alert state kept in the cursor: {outage}"
     return dg.SkipReason(text)
