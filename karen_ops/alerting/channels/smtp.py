@@ -90,7 +90,7 @@ class EmailChannel:
                 f"{type(exc).__name__}: {_reason(exc)}; check KAREN_SMTP_URL"
             ) from exc
 
-    def _connect(self, timeout: float) -> smtplib.SMTP:
+    def _connect(self, timeout: float = TIMEOUT_SECONDS) -> smtplib.SMTP:
         server = self.server
         context = ssl.create_default_context(cafile=server.cafile)
         if server.implicit_tls:
