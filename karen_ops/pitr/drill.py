@@ -25,12 +25,17 @@ from psycopg import sql
 from karen_ops.errors import KarenOpsError, PitrError
 from karen_ops.pitr import walstore
 from karen_ops.pitr.basemanifest import BaseManifest, list_base_backups
-from karen_ops.pitr.instance import Recovery, TemporaryServer, prepare_recovery, recovery_settings
+from karen_ops.pitr.instance import (
+    Recovery,
+    TemporaryServer,
+    prepare_recovery,
+    recovery_settings,
+    server_binaries,
+)
 from karen_ops.pitr.server import read_server_wal, switch_segment, wait_until_archived
 from karen_ops.pitr.unpack import unpack_base_backup
 from karen_ops.pitr.walnames import parse_lsn, parse_wal_name
 from karen_ops.resources.conninfo import ConnInfo
-from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.postgres import connect
 from karen_ops.resources.store import BackupStore
 from karen_ops.resources.store.catalog import list_backups
@@ -114,15 +119,9 @@ def run_drill(request: DrillRequest, log: logging.Logger) -> DrillResult:
 def _recover_and_count(
     request: DrillRequest, base: BaseManifest, result: DrillResult, log: logging.Logger
 ) -> None:
-    major = int(base.server_version.split(".")[0])
-    pg_ctl = find_tool("pg_ctl", major, bin_dir=request.bin_dir)
-    if pg_ctl.major != major:
-        raise PitrError(
-            f"no PostgreSQL {major} server binaries (found {pg_ctl}); a base backup only starts "
-            f"under its own major version: install postgresql-{major}"
-        )
+    binaries = server_binaries(base.server_version, request.bin_dir)
     folder = Path(tempfile.mkdtemp(prefix="karen-drill-", dir=request.work_dir))
-    server = TemporaryServer(pg_ctl.path.parent, folder, request.os_user, request.env)
+    server = TemporaryServer(binaries, folder, request.os_user, request.env)
     user = request.source.params.get("user") or "postgres"
     started = time.monotonic()
     try:

@@ -20,8 +20,22 @@ from pathlib import Path
 import psycopg
 
 from karen_ops.errors import PitrError
+from karen_ops.resources.pg_tools import find_tool
 
 PORT = 5499  # only a socket file name: nothing listens on TCP
+
+
+def server_binaries(server_version: str, bin_dir: str | None) -> Path:
+    """The folder of the server binaries of a base backup's major version, the only version
+    its data folder starts under."""
+    major = int(server_version.split(".")[0])
+    pg_ctl = find_tool("pg_ctl", major, bin_dir=bin_dir)
+    if pg_ctl.major != major:
+        raise PitrError(
+            f"no PostgreSQL {major} server binaries (found {pg_ctl}); a base backup only starts "
+            f"under its own major version: install postgresql-{major} or set KAREN_PG_BIN_DIR"
+        )
+    return pg_ctl.path.parent
 
 
 @dataclass(frozen=True)

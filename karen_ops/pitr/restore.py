@@ -21,10 +21,9 @@ from pathlib import Path
 from karen_ops.errors import PitrError
 from karen_ops.pitr import walstore
 from karen_ops.pitr.basemanifest import BaseManifest, list_base_backups
-from karen_ops.pitr.instance import TemporaryServer, prepare_recovery
+from karen_ops.pitr.instance import TemporaryServer, prepare_recovery, server_binaries
 from karen_ops.pitr.unpack import unpack_base_backup
 from karen_ops.pitr.walnames import WalKind, format_lsn, parse_lsn, parse_wal_name
-from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.store import BackupStore
 
 
@@ -206,20 +205,14 @@ class StartRequest:
 def start_recovered(request: StartRequest) -> str:
     """Start the restored folder's server and wait until recovery reached its target; return
     the WAL position it reached. The server is left running."""
-    major = int(request.server_version.split(".")[0])
-    pg_ctl = find_tool("pg_ctl", major, bin_dir=request.bin_dir)
-    if pg_ctl.major != major:
-        raise PitrError(
-            f"no PostgreSQL {major} server binaries (found {pg_ctl}); a base backup only starts "
-            f"under its own major version: install postgresql-{major} or set KAREN_PG_BIN_DIR"
-        )
+    binaries = server_binaries(request.server_version, request.bin_dir)
     if request.os_user is None and os.geteuid() == 0:
         raise PitrError(
             "PostgreSQL refuses to run as root: pass --os-user (e.g. postgres) or set "
             "KAREN_PITR_DRILL_USER"
         )
     server = TemporaryServer(
-        pg_ctl.path.parent,
+        binaries,
         request.target_dir,
         request.os_user,
         request.env,
