@@ -35,36 +35,47 @@ def test_domain_offers_the_capacity_assets_jobs_schedules_and_sensor():
     assets = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
 
     assert {"capacity_snapshot", *GROWTH, "capacity_report"} <= assets
-    assert {"daily_capacity", "weekly_capacity_report", "weekly_capacity_report_publish"} <= {
-        j.name for j in repository.get_all_jobs()
-    }
+    assert {
+        "daily_capacity",
+        "weekly_capacity_report",
+        "weekly_capacity_report_snapshot",
+        "weekly_capacity_report_publish",
+    } <= {j.name for j in repository.get_all_jobs()}
     assert {s.name for s in repository.schedule_defs} == {
         "daily_capacity_schedule",
         "weekly_capacity_report_schedule",
     }
-    assert {s.name for s in repository.sensor_defs} == {"weekly_capacity_report_on_success"}
+    assert {s.name for s in repository.sensor_defs} == {
+        "weekly_capacity_report_on_success",
+        "weekly_capacity_report_on_snapshot_failure",
+    }
 
 
-def test_weekly_chain_counts_the_week_then_publishes_the_report():
+def test_weekly_chain_counts_the_week_records_sunday_then_publishes_the_report():
     defs = _defs()
     recount = defs.resolve_job_def("weekly_capacity_report")
+    snapshot = defs.resolve_job_def("weekly_capacity_report_snapshot")
     publish = defs.resolve_job_def("weekly_capacity_report_publish")
-    sensor = defs.resolve_sensor_def("weekly_capacity_report_on_success")
+    on_success = defs.resolve_sensor_def("weekly_capacity_report_on_success")
+    on_failure = defs.resolve_sensor_def("weekly_capacity_report_on_snapshot_failure")
 
     assert defs.resolve_schedule_def("weekly_capacity_report_schedule").job_name == recount.name
-    assert {key.to_user_string() for key in recount.asset_layer.executable_asset_keys} == set(
-        GROWTH
-    )
-    assert recount.tags[DATABASE_TAG] == "primary"
-    assert [key.to_user_string() for key in publish.asset_layer.executable_asset_keys] == [
-        "capacity_report"
-    ]
-    assert sensor.job_name == publish.name
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    # Each job's description names the step it is and the one that follows or precedes it.
-    assert "step 1 of 2" in recount.description
-    assert "weekly_capacity_report_publish" in recount.description
-    assert "step 2 of 2" in publish.description
+    assert _assets(recount) == set(GROWTH)
+    assert _assets(snapshot) == {"capacity_snapshot"}
+    assert _assets(publish) == {"capacity_report"}
+    assert recount.tags[DATABASE_TAG] == snapshot.tags[DATABASE_TAG] == "primary"
+    assert {job.name for job in on_success.jobs} == {snapshot.name, publish.name}
+    assert on_failure.job_name == publish.name
+    assert on_success.default_status == on_failure.default_status == dg.DefaultSensorStatus.RUNNING
+    # Each job's description names the step it is and what leads on from it.
+    assert "step 1 of 3" in recount.description
+    assert "weekly_capacity_report_on_success" in recount.description
+    assert "step 2 of 3" in snapshot.description
+    assert "step 3 of 3" in publish.description
+
+
+def _assets(job: dg.JobDefinition) -> set[str]:
+    return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
 
 
 def test_daily_assets_and_their_job_backfill_a_range_in_a_single_run():

@@ -333,5 +333,6 @@ def test_jobs_on_the_application_database_take_its_name_in_the_fleet(tmp_path, m
         capacity(ScheduleSettings()), pitr(ScheduleSettings()), dg.Definitions(resources=shared)
     )
 
-    for job in ("daily_capacity", "weekly_capacity_report", "base_backup"):
+    jobs = ("daily_capacity", "weekly_capacity_report", "weekly_capacity_report_snapshot")
+    for job in (*jobs, "base_backup"):
         assert defs.resolve_job_def(job).tags[DATABASE_TAG] == "production", job

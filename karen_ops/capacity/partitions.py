@@ -69,8 +69,7 @@ def require_observable_day(
             f"{last_complete_partition(partitions, now)}"
         )
     [partition_key] = partition_keys
-    window = partitions.time_window_for_partition_key(partition_key)
-    if now - window.end > SNAPSHOT_GRACE:
+    if not is_observable(partitions, partition_key, now):
         raise CapacityError(
             f"cannot record a capacity snapshot for {partition_key}: a snapshot observes the "
             f"platform as it is now ({now:%Y-%m-%d %H:%M %Z}), and the past cannot be observed "
@@ -78,3 +77,11 @@ def require_observable_day(
             f"{last_complete_partition(partitions, now)}"
         )
     return partition_key
+
+
+def is_observable(
+    partitions: dg.DailyPartitionsDefinition, partition_key: str, now: datetime
+) -> bool:
+    """Whether a snapshot taken ``now`` may still be recorded under the day ``partition_key``."""
+    window = partitions.time_window_for_partition_key(partition_key)
+    return now - window.end <= SNAPSHOT_GRACE
