@@ -63,7 +63,10 @@ def _health_defs(outcome: dict[str, bool]) -> dg.Definitions:
 
 def _resources(receiver, redis_url: str, pushgateway: str | None = None) -> dict[str, object]:
     alerting = AlertingResource(
-        webhook_url=receiver.url, dagster_ui_url="http://ui:3000", pushgateway_url=pushgateway
+        webhook_url=receiver.url,
+        # Credentials in the UI's URL stay out of every link an alert carries.
+        dagster_ui_url="http://admin:ui-Secret-7@ui:3000/",
+        pushgateway_url=pushgateway,
     )
     return {
         "alerting": alerting,
@@ -116,6 +119,7 @@ def test_non_blocking_error_check_alerts_once_then_resolves_once(
 
     assert [p.json()["status"] for p in webhook.posts] == ["firing", "resolved"]
     assert all(b"db-Secret-9" not in p.body for p in webhook.posts)
+    assert all(b"ui-Secret-7" not in p.body for p in webhook.posts)
 
 
 def test_first_tick_without_cursor_reads_existing_evaluations_once(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import dagster as dg
 from pydantic import Field
 
@@ -85,7 +87,8 @@ class AlertingResource(dg.ConfigurableResource):
         return found, problems
 
     def ui_url(self) -> str:
-        return (self._get("dagster_ui_url", settings.DAGSTER_UI_URL) or DEFAULT_UI_URL).rstrip("/")
+        url = self._get("dagster_ui_url", settings.DAGSTER_UI_URL) or DEFAULT_UI_URL
+        return _without_credentials(url).rstrip("/")
 
     def run_link(self, run_id: str) -> str:
         return f"{self.ui_url()}/runs/{run_id}"
@@ -110,3 +113,12 @@ class AlertingResource(dg.ConfigurableResource):
 
     def _get(self, field: str, variable: str) -> str | None:
         return getattr(self, field) or settings.env(variable)
+
+
+def _without_credentials(url: str) -> str:
+    """The URL without user and password: links in alerts are read by people and by receivers
+    that store them, and a browser asks for credentials itself where the UI needs them."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
