@@ -10,6 +10,7 @@ from psycopg import sql
 from karen_ops.errors import ConfigurationError, ToolNotFoundError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import embedded_bin_dir, find_tool, list_tools
+from karen_ops.resources.postgres import PostgresResource
 from karen_ops_tests.runs import materialize_day
 
 
@@ -54,6 +55,23 @@ def test_conninfo_keeps_the_password_out_of_what_is_shown():
 def test_malformed_url_names_the_setting():
     with pytest.raises(ConfigurationError, match="KAREN_DATABASE_URL is not a valid libpq"):
         ConnInfo.parse("dbname=karen host", setting="KAREN_DATABASE_URL")
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_database_url_is_refused_rather_than_replaced_by_the_demo_server(
+    blank, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("KAREN_DATABASE_URL", blank)
+    monkeypatch.setenv("KAREN_OPS_HOME", str(tmp_path))
+
+    with pytest.raises(ConfigurationError) as raised:
+        PostgresResource().source()
+
+    assert str(raised.value) == (
+        "KAREN_DATABASE_URL is set but empty; set it to the application database's libpq URL, "
+        "or unset it to use the embedded demo server"
+    )
+    assert not (tmp_path / "pgdata").exists()
 
 
 @pytest.fixture

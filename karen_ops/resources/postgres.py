@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -60,6 +61,7 @@ class PostgresResource(dg.ConfigurableResource):
             return ConnInfo.parse(_fleet_url(database.url_env, database), setting=database.url_env)
         url = self.database_url or settings.env(settings.DATABASE_URL)
         if url is None:
+            _refuse_blank(settings.DATABASE_URL)
             embedded = embedded_server_url(settings.ops_home() / "pgdata")
             return ConnInfo.parse(embedded, setting="embedded server").with_dbname(DEMO_DATABASE)
         return ConnInfo.parse(url, setting=settings.DATABASE_URL)
@@ -114,3 +116,13 @@ def server_major(conn: psycopg.Connection) -> int:
 def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return " ".join(lines) if lines else type(exc).__name__
+
+
+def _refuse_blank(variable: str) -> None:
+    """A variable set to nothing is a deployment whose value went missing, not a demo: falling
+    back to the embedded server would start one beside production and back that up instead."""
+    if variable in os.environ:
+        raise ConfigurationError(
+            f"{variable} is set but empty; set it to the application database's libpq URL, "
+            f"or unset it to use the embedded demo server"
+        )
