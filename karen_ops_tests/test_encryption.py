@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from karen_ops.backups.restore import restore_backup
 from karen_ops.errors import ConfigurationError, StoreError
 from karen_ops.resources.store import BackupStoreResource
 from karen_ops.resources.store.encryption import CHUNK_BYTES, EncryptingStore, parse_key
@@ -88,3 +89,21 @@ def test_encrypted_backup_is_verified(chinook, store, yesterday):
     assert manifest.encryption == "aes-256-gcm"
     events = [repr(e) for e in result.all_events]
     assert not [text for text in events if key in text]
+
+
+def test_an_encrypted_backup_restored_without_the_key_says_the_key_is_missing(
+    server, chinook, store, yesterday
+):
+    resource = BackupStoreResource(url=store.url, encryption_key=base64.b64encode(KEY).decode())
+    assert materialize_day(chinook, store, yesterday, store_resource=resource).success
+    manifest = only_manifest(store, chinook.dbname, yesterday)
+    target = chinook.with_dbname("karen_restore_without_key")
+
+    with pytest.raises(ConfigurationError) as raised:
+        restore_backup(manifest, store, target)
+
+    assert str(raised.value) == (
+        f"backup {manifest.backup_id} was encrypted (aes-256-gcm) when it was written, and no "
+        "key is set; set KAREN_BACKUP_ENCRYPTION_KEY to the key it was written with"
+    )
+    assert target.dbname not in server.databases()

@@ -14,8 +14,9 @@ from pathlib import Path
 import zstandard
 
 from karen_ops.backups.manifest import Manifest
-from karen_ops.errors import ArchiveFormatError
+from karen_ops.errors import ArchiveFormatError, ConfigurationError
 from karen_ops.resources.store import BackupStore
+from karen_ops.resources.store.configured import ENCRYPTION_KEY
 
 ARCHIVE_MAGIC = b"PGDMP"
 CHUNK_BYTES = 1 << 20
@@ -39,6 +40,7 @@ class FetchedArchive:
 
 def fetch_archive(store: BackupStore, manifest: Manifest, destination: Path) -> FetchedArchive:
     """Hash the stored archive and decompress it to ``destination`` in one pass."""
+    _require_key(store, manifest)
     digest = hashlib.sha256()
     stored = 0
     decode_error = None
@@ -52,6 +54,16 @@ def fetch_archive(store: BackupStore, manifest: Manifest, destination: Path) -> 
         if decode_error is None and stored and not decompressor.eof:
             decode_error = "the zstd stream ends before its last frame is complete"
     return FetchedArchive(destination, stored, digest.hexdigest(), decode_error)
+
+
+def _require_key(store: BackupStore, manifest: Manifest) -> None:
+    # Read without the key, the ciphertext fails the checksum and looks like a damaged backup,
+    # which in an incident sends an operator to an older backup for no reason.
+    if manifest.encryption != "none" and not store.encrypted:
+        raise ConfigurationError(
+            f"backup {manifest.backup_id} was encrypted ({manifest.encryption}) when it was "
+            f"written, and no key is set; set {ENCRYPTION_KEY} to the key it was written with"
+        )
 
 
 def _decompress_into(decompressor, chunk: bytes, target) -> str | None:
