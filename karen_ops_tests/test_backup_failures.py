@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import stat
+
 import psycopg
 import pytest
 
+from karen_ops.resources.pg_tools import find_tool
 from karen_ops_tests.conftest import stored_files
 from karen_ops_tests.runs import failure_message, materialize_day
 
@@ -69,4 +72,32 @@ def test_an_old_partition_is_refused_rather_than_mislabelled(chinook, store):
     message = failure_message(result)
     assert "cannot back up partition 2026-11-05" in message
     assert "materialize a recent partition" in message
+    assert stored_files(store) == []
+
+
+def _pg_dump_killed_by_sigkill(folder, real_pg_dump) -> str:
+    """A bin folder whose pg_dump reports the real version, then dies as if OOM-killed."""
+    script = folder / "pg_dump"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = --version ]; then exec "{real_pg_dump}" --version; fi\n'
+        "kill -KILL $$\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(folder)
+
+
+def test_pg_dump_killed_by_a_signal_is_named_by_the_signal(
+    server, chinook, store, yesterday, tmp_path
+):
+    real = find_tool("pg_dump", server.major).path
+    bin_dir = _pg_dump_killed_by_sigkill(tmp_path, real)
+
+    result = materialize_day(chinook, store, yesterday, only="postgres_backup", pg_bin_dir=bin_dir)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    description = failure.step_failure_data.user_failure_data.description
+    # Nothing follows the signal's name: pg_dump died before it could write to stderr.
+    assert description.endswith(" during dump: pg_dump was killed by signal 9 (SIGKILL)")
     assert stored_files(store) == []

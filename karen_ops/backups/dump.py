@@ -29,7 +29,7 @@ from karen_ops.backups.manifest import (
     manifest_key,
     new_backup_id,
 )
-from karen_ops.backups.pg_dump import PgDumpProcess
+from karen_ops.backups.pg_dump import PgDumpProcess, describe_exit
 from karen_ops.errors import BackupError, KarenOpsError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import PgTool, find_tool
@@ -248,7 +248,7 @@ def _check_dump_finished(
                 f"; another session held a table lock for longer than "
                 f"{lock_wait_timeout_seconds} s (lock_wait_timeout_seconds)"
             )
-        raise BackupError(f"pg_dump exited with status {returncode}: {stderr}{hint}")
+        raise BackupError(describe_exit(returncode, stderr) + hint)
     if stream.dump_bytes == 0 or not stream.starts_like_archive:
         raise BackupError(
             f"pg_dump exited successfully but wrote {stream.dump_bytes} bytes that are not a "
