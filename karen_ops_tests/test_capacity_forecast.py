@@ -54,7 +54,7 @@ def test_flat_or_falling_series_never_cross_and_short_ones_are_not_enough_data()
     forecast = linear_forecast(short, 85.0, short.days[-1])
     assert forecast.status is ForecastStatus.NOT_ENOUGH_DATA
     assert forecast.crossing_text(short.days[-1]) == (
-        "not enough data (10 observations; 14 over at least 14 days needed)"
+        "not enough data (10 daily observations; a forecast needs 14, spread over at least 14 days)"
     )
 
 
@@ -105,7 +105,11 @@ def test_sustained_use_is_ruled_out_by_one_low_sample_and_undecided_by_too_few()
 
     few = _week([90.0] * 3 + [None] * 4, [90.0] * 3 + [None] * 4, [None] * 7, [None] * 7)
     states = {t.rule: t for t in evaluate_triggers(few, 85.0)}
-    assert states["sustained CPU or memory use over 80%"].state is TriggerState.NOT_ENOUGH_DATA
+    sustained = states["sustained CPU or memory use over 80%"]
+    assert sustained.state is TriggerState.NOT_ENOUGH_DATA
+    assert sustained.evidence == (
+        "cpu_percent: 3 daily sample(s), 5 needed; memory_used_percent: 3 daily sample(s), 5 needed"
+    )
     assert states["connections over 80% of the pool"].state is TriggerState.NOT_ENOUGH_DATA
     assert states["storage over 85%"].evidence == "no snapshot this week"
 

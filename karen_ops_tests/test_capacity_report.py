@@ -128,7 +128,7 @@ def test_report_without_any_history_says_not_enough_data(karen_db, tmp_path: Pat
     metadata = {key: value.value for key, value in materialization.metadata.items()}
 
     assert metadata["database_size_crossing"] == (
-        "not enough data (0 observations; 14 over at least 14 days needed)"
+        "not enough data (0 daily observations; a forecast needs 14, spread over at least 14 days)"
     )
     assert metadata["gap_days: new_users"] == 90
     assert metadata["trigger: storage over 85%"] == "not enough data"

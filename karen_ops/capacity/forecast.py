@@ -38,8 +38,8 @@ class Forecast:
     def crossing_text(self, as_of: date) -> str:
         if self.status is ForecastStatus.NOT_ENOUGH_DATA:
             return (
-                f"not enough data ({self.observations} observations; "
-                f"{MIN_OBSERVATIONS} over at least {MIN_SPAN_DAYS} days needed)"
+                f"not enough data ({self.observations} daily observations; a forecast needs "
+                f"{MIN_OBSERVATIONS}, spread over at least {MIN_SPAN_DAYS} days)"
             )
         if self.crossing is None:
             return "not reached at the current trend (flat or falling)"

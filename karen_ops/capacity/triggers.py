@@ -101,6 +101,8 @@ def _sustained(scaling: str, rule: str, candidates: list[Series], limit: float) 
             evidence.append(f"{series.name} {value:.1f}% on {day}")
         else:
             undecided = True
-            evidence.append(f"{series.name}: {len(observed)} of {SUSTAINED_MIN_SAMPLES} samples")
+            evidence.append(
+                f"{series.name}: {len(observed)} daily sample(s), {SUSTAINED_MIN_SAMPLES} needed"
+            )
     state = TriggerState.NOT_ENOUGH_DATA if undecided else TriggerState.NOT_MET
     return Trigger(scaling, rule, state, "; ".join(evidence))
