@@ -21,6 +21,7 @@ from karen_ops_tests.health_fixtures import (
     http_server,
     make_certificate,
     redis_that_evicts,
+    redis_with_password,
     tls_server,
 )
 
@@ -171,7 +172,6 @@ def test_daily_report_gives_uptime_and_failure_times_from_the_check_history(serv
                 "health_check",
                 instance,
             )
-            time.sleep(1.1)  # one run per second at most, as a schedule would space them
         report = (
             _defs(service_server)
             .resolve_job_def("daily_health_report")
@@ -183,7 +183,44 @@ def test_daily_report_gives_uptime_and_failure_times_from_the_check_history(serv
     assert metadata["karen_backend uptime_percent"].value == 75.0
     assert metadata["karen_frontend uptime_percent"].value == 100.0
     assert "| karen_backend | 75.00% | 4 | 1 |" in markdown
-    assert f"| karen_backend | api_responds_healthy | {bad} answered HTTP 500 |" in markdown
+    assert f"| karen_backend | api_responds_healthy | ERROR | {bad} answered HTTP 500 |" in markdown
+
+
+def test_daily_report_lists_the_hourly_checks_failures_with_a_row_per_component(
+    service_server, tmp_path
+):
+    instance = dg.DagsterInstance.ephemeral()
+    cert, key, _ = make_certificate(tmp_path, timedelta(days=5))
+    with (
+        http_server("healthy") as good,
+        redis_with_password(tmp_path) as redis_url,
+        tls_server(cert, key) as host,
+    ):
+        defs = _defs(
+            service_server,
+            redis_url=redis_url,
+            backend_url=good,
+            frontend_url=good,
+            tls_hosts=[host],
+            # Any use of maxmemory is over a share of 0: memory_below_limit warns.
+            redis_memory_ratio=0.0,
+        )
+        _run(defs, "health_check", instance)
+        _run(defs, "health_check_hourly", instance)
+        report = defs.resolve_job_def("daily_health_report").execute_in_process(instance=instance)
+
+    metadata = report.asset_materializations_for_node("health_report")[0].metadata
+    markdown = metadata["report"].value
+    assert "| karen_redis | 50.00% | 2 | 1 |" in markdown
+    assert "| tls_certificates | 0.00% | 1 | 1 |" in markdown
+    assert "| karen_host | 100.00% | 1 | 0 |" in markdown
+    assert metadata["failures"].value == 2
+    assert metadata["tls_certificates uptime_percent"].value == 0.0
+    assert "| karen_redis | memory_below_limit | WARN | Redis at redis://127.0.0.1:" in markdown
+    assert (
+        f"| tls_certificates | certificates_not_expiring | ERROR | certificate(s) expire within "
+        f"7 days or are unreadable: {host}: expires "
+    ) in markdown
 
 
 def test_health_definitions_offer_components_jobs_and_schedules():

@@ -4,7 +4,7 @@ import time
 
 import dagster as dg
 
-from karen_ops.health.checks import FIVE_MINUTE_CHECKS
+from karen_ops.health.checks import ALL_CHECKS
 from karen_ops.health.report import load_evaluations, uptime_markdown
 
 GROUP = "health"
@@ -63,14 +63,15 @@ def build_health_report(timezone: str) -> dg.AssetsDefinition:
         group_name=GROUP,
         owners=OWNERS,
         kinds={"markdown"},
-        description="Per component, the share of five-minute health checks that passed in the "
-        "24 hours before the run, and every failure with its time.",
+        description="Per component, the share of health check runs (five-minute and hourly) "
+        "in which all its checks passed in the 24 hours before the run, and every failure with "
+        "its time and severity.",
     )
     def health_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         until = time.time()
         since = until - _DAY_SECONDS
-        evaluations = load_evaluations(context.instance, FIVE_MINUTE_CHECKS, since)
-        components = list(dict.fromkeys(component for component, _ in FIVE_MINUTE_CHECKS))
+        evaluations = load_evaluations(context.instance, ALL_CHECKS, since)
+        components = [spec.key.to_user_string() for spec in COMPONENTS]
         markdown, uptime = uptime_markdown(evaluations, components, since, until, timezone)
         context.log.info(
             "health report evaluations=%d failures=%d",

@@ -57,6 +57,9 @@ HOURLY_CHECKS = {
     "days left (WARN under 30, ERROR under 7 or when it cannot be read).",
 }
 
+# Every health check, whichever job runs it: what the daily report reads.
+ALL_CHECKS = {**FIVE_MINUTE_CHECKS, **HOURLY_CHECKS}
+
 
 def _specs(checks: dict[tuple[str, str], str]) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(n, asset=a, description=d) for (a, n), d in checks.items()]

@@ -1,4 +1,8 @@
-"""The daily health report: uptime per component and every failure, from the check history."""
+"""The daily health report: uptime per component and every failure, from the check history.
+
+It reads the evaluations of every health check, whichever job ran them: the five-minute probes
+and the hourly detail alike.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +30,10 @@ class Evaluation:
 
     component: str
     check: str
+    run_id: str
     at: float  # seconds since the epoch
     passed: bool
+    severity: str  # WARN or ERROR: how much a failure of this evaluation matters
     description: str
 
 
@@ -58,8 +64,10 @@ def load_evaluations(
                     Evaluation(
                         component,
                         check,
+                        record.run_id,
                         record.create_timestamp,
                         bool(evaluation.passed),
+                        evaluation.severity.value,
                         evaluation.description or "",
                     )
                 )
@@ -80,24 +88,25 @@ def uptime_markdown(
 ) -> tuple[str, dict[str, float | None]]:
     """The report, and each component's uptime (None when it was never checked).
 
-    A component is up at a moment when every one of its checks evaluated then passed.
+    A component is up in a run that checked it when every one of its checks in that run
+    passed; its uptime is the share of such runs. A five-minute and an hourly run are two runs
+    even when they start in the same second.
     """
     zone = ZoneInfo(timezone)
-    moments: dict[str, dict[float, bool]] = defaultdict(dict)
+    runs_by_component: dict[str, dict[str, bool]] = defaultdict(dict)
     for e in evaluations:
-        # Evaluations of one run land within a second of each other: one moment per run.
-        moment = round(e.at)
-        moments[e.component][moment] = moments[e.component].get(moment, True) and e.passed
+        runs = runs_by_component[e.component]
+        runs[e.run_id] = runs.get(e.run_id, True) and e.passed
 
     uptime: dict[str, float | None] = {}
     lines = [
         f"## Health from {_time(since, zone)} to {_time(until, zone)} ({timezone})",
         "",
-        "| component | uptime | checks run | failing |",
+        "| component | uptime | runs that checked it | runs with a failure |",
         "|---|---:|---:|---:|",
     ]
     for component in components:
-        runs = moments.get(component, {})
+        runs = runs_by_component.get(component, {})
         up = sum(1 for ok in runs.values() if ok)
         uptime[component] = up / len(runs) if runs else None
         shown = f"{up / len(runs):.2%}" if runs else "no checks recorded"
@@ -108,9 +117,13 @@ def uptime_markdown(
     if not failures:
         lines.append("None.")
     else:
-        lines += ["| time | component | check | what failed |", "|---|---|---|---|"]
         lines += [
-            f"| {_time(e.at, zone)} | {e.component} | {e.check} | {_cell(e.description)} |"
+            "| time | component | check | severity | what failed |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {_time(e.at, zone)} | {e.component} | {e.check} | {e.severity} "
+            f"| {_cell(e.description)} |"
             for e in failures[-_LISTED_FAILURES:]
         ]
         if len(failures) > _LISTED_FAILURES:
