@@ -4,7 +4,7 @@ PostgreSQL runs for every WAL file start in a fraction of the time."""
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import ParseResult, unquote, urlparse
 
 from karen_ops import settings
 from karen_ops.errors import ConfigurationError
@@ -47,7 +47,7 @@ def open_store(
     kms_key_id: str | None = None,
 ) -> BackupStore:
     """The store implementation that serves ``url``."""
-    parsed = urlparse(url)
+    parsed = _parse(url)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
             raise ConfigurationError(
@@ -73,3 +73,37 @@ def open_store(
         f"{settings.BACKUP_URL}={url} has an unsupported scheme {parsed.scheme!r}; "
         "use file:///absolute/path or s3://bucket/prefix"
     )
+
+
+def _parse(url: str) -> ParseResult:
+    """``url`` split into parts, refused before any message can quote credentials in it."""
+    try:
+        parsed = urlparse(url)
+    except ValueError:
+        # urlparse's own message may quote the host part, user info and all: not chained.
+        raise ConfigurationError(
+            f"{settings.BACKUP_URL} is not a valid URL: its host part cannot be parsed; "
+            "use file:///absolute/path or s3://bucket/prefix"
+        ) from None
+    if _may_hold_credentials(parsed):
+        where = "bucket" if parsed.scheme == "s3" else "host"
+        raise ConfigurationError(
+            f"{settings.BACKUP_URL} ({parsed.scheme}://...) carries user info before its "
+            f"{where}; remove it, since the URL is shown in logs and errors. {_CREDENTIALS_HINT}"
+        )
+    return parsed
+
+
+def _may_hold_credentials(parsed: ParseResult) -> bool:
+    # '@' ends user info. A ':' also counts in the stores served here: neither a bucket nor a
+    # local host takes a port, and a secret holding a '/' cuts the host short at its colon.
+    if "@" in parsed.netloc:
+        return True
+    return parsed.scheme in ("s3", "file") and ":" in parsed.netloc
+
+
+_CREDENTIALS_HINT = (
+    "An S3 store takes its credentials from the standard AWS chain: AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or a profile named by AWS_PROFILE, or the instance's role; a "
+    "folder store (file:///absolute/path) needs none"
+)
