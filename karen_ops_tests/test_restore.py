@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -13,6 +15,7 @@ from psycopg import sql
 
 from karen_ops.backups.restore import restore_backup
 from karen_ops.errors import RestoreError
+from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.store.catalog import list_backups
 from karen_ops_tests.runs import materialize_day, only_manifest
 from karen_ops_tests.servers import exact_row_counts
@@ -116,6 +119,130 @@ def test_failed_replace_leaves_the_original_whole_and_no_half_restore(
             **service_server.maintenance.psycopg_kwargs(), autocommit=True
         ) as conn:
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def _run(server, statement: str, *names: str) -> None:
+    """Run a statement on the maintenance database, with ``names`` quoted into its {}."""
+    with psycopg.connect(**server.maintenance.psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute(sql.SQL(statement).format(*map(sql.Identifier, names)))
+
+
+@contextmanager
+def _role(server, attributes: str, name: str | None = None) -> Iterator[str]:
+    """A role, of a unique name unless given one, dropped afterwards."""
+    role = name or f"karen_role_{os.urandom(3).hex()}"
+    _run(server, f"CREATE ROLE {{}} {attributes}", role)
+    try:
+        yield role
+    finally:
+        _run(server, "DROP ROLE IF EXISTS {}", role)
+
+
+@contextmanager
+def _replace_target(server, store, day) -> Iterator[tuple[ConnInfo, str, object]]:
+    """A database with a table of a new role, backed up with one row, then given a second.
+
+    Yields the database (as the superuser), the role (which may log in and create databases)
+    and the backup's manifest. Side copies a failed replace left behind are dropped with it.
+    """
+    with _role(server, "LOGIN CREATEDB") as role, server.database() as target:
+        try:
+            with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
+                conn.execute("CREATE TABLE precious AS SELECT 1 AS id")
+                conn.execute(
+                    sql.SQL("ALTER TABLE precious OWNER TO {}").format(sql.Identifier(role))
+                )
+            materialize_day(target, store, day, only="postgres_backup")
+            with psycopg.connect(**target.psycopg_kwargs(), autocommit=True) as conn:
+                conn.execute("INSERT INTO precious VALUES (2)")
+            yield target, role, only_manifest(store, target.dbname, day)
+        finally:
+            _drop(server, *_side_copies(server, target))
+
+
+def _as_role(target: ConnInfo, role: str) -> ConnInfo:
+    return ConnInfo({**target.params, "user": role})
+
+
+def _allows_connections(server, name: str) -> bool:
+    with psycopg.connect(**server.maintenance.psycopg_kwargs()) as conn:
+        return conn.execute(
+            "SELECT datallowconn FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()[0]
+
+
+def _side_copies(server, target: ConnInfo) -> list[str]:
+    return sorted(d for d in server.databases() if d.startswith(f"{target.dbname}_restore_"))
+
+
+def test_replace_stopped_by_a_superuser_session_reopens_the_target_and_drops_the_copy(
+    server, store, yesterday
+):
+    with _replace_target(server, store, yesterday) as (target, role, manifest):
+        _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, role)
+        superuser_session = psycopg.connect(**target.psycopg_kwargs(), autocommit=True)
+        try:
+            with pytest.raises(RestoreError) as failed:
+                restore_backup(manifest, store, _as_role(target, role), replace=True)
+
+            assert _allows_connections(server, target.dbname)
+            assert _side_copies(server, target) == []
+            assert exact_row_counts(target) == {"public.precious": 2}
+            assert superuser_session.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            superuser_session.close()
+
+    message = str(failed.value)
+    assert message.startswith(f"could not end the sessions on database {target.dbname}: ")
+    assert message.endswith(
+        f"; close them (see pg_stat_activity), or GRANT pg_signal_backend TO {role} "
+        "(only a superuser can end a superuser's sessions)"
+    )
+
+
+def test_replace_of_a_database_the_role_does_not_own_reopens_it_and_drops_the_copy(
+    server, store, yesterday
+):
+    with _replace_target(server, store, yesterday) as (target, role, manifest):
+        with pytest.raises(RestoreError) as failed:
+            restore_backup(manifest, store, _as_role(target, role), replace=True)
+
+        assert _allows_connections(server, target.dbname)
+        assert _side_copies(server, target) == []
+        assert exact_row_counts(target) == {"public.precious": 2}
+
+    assert str(failed.value) == (
+        f"could not close database {target.dbname} to new sessions for the swap: must be "
+        f"owner of database {target.dbname}; restore as its owner, or make {role} the owner "
+        f"(ALTER DATABASE {target.dbname} OWNER TO {role})"
+    )
+
+
+def test_failed_restore_into_a_new_database_drops_it_so_the_retry_starts_clean(
+    server, store, yesterday
+):
+    with _replace_target(server, store, yesterday) as (_, role, manifest):
+        pass
+    # The role is gone now, as on a server that never had it, so restoring its table fails.
+    target = server.maintenance.with_dbname(f"karen_new_{os.urandom(3).hex()}")
+
+    try:
+        with pytest.raises(RestoreError) as failed:
+            restore_backup(manifest, store, target)
+        assert target.dbname not in server.databases()
+
+        with _role(server, "NOLOGIN", name=role):
+            restore_backup(manifest, store, target)
+            assert exact_row_counts(target) == {"public.precious": 1}
+            _drop(server, target.dbname)  # before its tables' owner goes
+    finally:
+        _drop(server, target.dbname)
+
+    message = str(failed.value)
+    assert "\n" not in message
+    assert message.startswith(f"could not restore backup {manifest.backup_id} into ")
+    assert f'error: could not execute query: ERROR: role "{role}" does not exist' in message
+    assert "Command was" not in message
 
 
 def test_restore_command_refuses_and_lists(chinook, store, yesterday, tmp_path):

@@ -4,6 +4,9 @@ A new database is created and filled. An existing database that holds tables is 
 ``replace`` is asked for; then a safety backup of it is taken and pinned first, the backup is
 restored into a fresh database beside it, and the two are swapped by renaming, so at every
 moment one complete database carries the target's name and the original is never dropped.
+If anything fails, a database this call created is dropped, and a target being replaced keeps
+its name and contents and accepts sessions again. An existing empty target is never dropped, so
+a failed restore can leave part of the backup in it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +28,7 @@ from karen_ops.backups.archive import archive_version, fetch_archive, require_re
 from karen_ops.backups.dump import BackupRequest, take_backup
 from karen_ops.backups.manifest import Manifest
 from karen_ops.backups.verify import restore_archive
-from karen_ops.errors import RestoreError
+from karen_ops.errors import DatabaseError, RestoreError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.postgres import connect, server_major
@@ -69,22 +73,23 @@ def restore_backup(
 
     with tempfile.TemporaryDirectory(prefix="karen-restore-") as work:
         archive = _fetch(store, manifest, Path(work))
-        if state != "full":
-            if state == "missing":
-                _create_database(maintenance, target.dbname)
+        if state == "empty":
             _restore(archive, manifest, target, bin_dir, jobs, progress)
+            return RestoreOutcome(target.dbname, False, None, None)
+        if state == "missing":
+            _create_database(maintenance, target.dbname)
+            with _dropped_on_failure(maintenance, target.dbname):
+                _restore(archive, manifest, target, bin_dir, jobs, progress)
             return RestoreOutcome(target.dbname, False, None, None)
 
         safety = _safety_backup(target, store, bin_dir)
         incoming = target.with_dbname(_side_name(target.dbname, "restore"))
-        _create_database(maintenance, incoming.dbname)
-        try:
-            _restore(archive, manifest, incoming, bin_dir, jobs, progress)
-        except BaseException:
-            _drop_own(maintenance, incoming.dbname)  # created just now, by this restore
-            raise
         previous = _side_name(target.dbname, "previous")
-        _swap(maintenance, target.dbname, incoming.dbname, previous)
+        _create_database(maintenance, incoming.dbname)
+        # After a successful swap the incoming name is gone, so nothing is left to drop.
+        with _dropped_on_failure(maintenance, incoming.dbname):
+            _restore(archive, manifest, incoming, bin_dir, jobs, progress)
+            _swap(maintenance, target.dbname, incoming.dbname, previous)
     return RestoreOutcome(target.dbname, True, previous, safety)
 
 
@@ -127,7 +132,25 @@ def _restore(
     tool = find_tool("pg_restore", needed, bin_dir=bin_dir)
     version = archive_version(archive, location=manifest.archive_key)
     require_readable(version, tool.major, manifest=manifest, location=manifest.archive_key)
-    restore_archive(tool, archive, target, jobs=jobs, keep_ownership=True, progress=progress)
+    try:
+        restore_archive(tool, archive, target, jobs=jobs, keep_ownership=True, progress=progress)
+    except RestoreError as exc:
+        raise RestoreError(
+            f"could not restore backup {manifest.backup_id} into {target.describe()}: "
+            f"{_pg_restore_errors(str(exc))}"
+        ) from exc
+
+
+def _pg_restore_errors(report: str) -> str:
+    """pg_restore's own error lines, on one line.
+
+    Left out: its progress lines, and the SQL it quotes after an error ("Command was: ..."),
+    which can carry a secret such as a subscription's connection string or a user mapping's
+    password.
+    """
+    marker = "pg_restore: error:"
+    errors = [line[line.index(marker) :] for line in report.splitlines() if marker in line]
+    return " ".join(" ".join(e.split()) for e in errors) or "pg_restore reported no error"
 
 
 def _safety_backup(target: ConnInfo, store: BackupStore, bin_dir: str | None) -> str:
@@ -140,7 +163,30 @@ def _safety_backup(target: ConnInfo, store: BackupStore, bin_dir: str | None) ->
 
 def _create_database(maintenance: ConnInfo, name: str) -> None:
     with connect(maintenance, setting=TARGET, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        try:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+            )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise RestoreError(
+                f"could not create database {name} on {maintenance.server()}: {_said(exc)}; "
+                f"restore as a role that may create databases, or ALTER ROLE {conn.info.user} "
+                "CREATEDB"
+            ) from exc
+
+
+@contextmanager
+def _dropped_on_failure(maintenance: ConnInfo, name: str) -> Iterator[None]:
+    """Drop database ``name`` if the block fails; only ever given one this call created.
+
+    A half-filled database would otherwise refuse the next attempt ("already holds tables"),
+    or linger beside the target as a full-size copy.
+    """
+    try:
+        yield
+    except BaseException:
+        _drop_own(maintenance, name)
+        raise
 
 
 def _side_name(name: str, role: str) -> str:
@@ -149,24 +195,53 @@ def _side_name(name: str, role: str) -> str:
 
 
 def _swap(maintenance: ConnInfo, target: str, incoming: str, previous: str) -> None:
-    """Rename target aside and incoming into its place, in one transaction."""
+    """Rename target aside and incoming into its place, in one transaction.
+
+    Both are closed to new sessions for the swap and opened again afterwards, whether it
+    worked or not; if it did not, the target still has its name and its contents.
+    """
     with connect(maintenance, setting=TARGET, autocommit=True) as conn:
-        for name in (target, incoming):
-            # New sessions are refused first, so none can slip in before the rename.
-            _allow_connections(conn, name, allowed=False)
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
-        _wait_until_unused(conn, (target, incoming))
+        closed: list[int] = []  # by OID, as the swap changes their names
         try:
-            with conn.transaction():
-                _rename(conn, target, previous)
-                _rename(conn, incoming, target)
+            for name in (incoming, target):
+                # New sessions are refused first, so none can slip in before the rename.
+                closed.append(_close_to_new_sessions(conn, name))
+                _end_sessions(conn, name)
+            _wait_until_unused(conn, (target, incoming))
+            _rename_both(conn, (target, previous), (incoming, target))
         finally:
-            for name in (target, previous, incoming):
-                _allow_connections(conn, name, allowed=True)
+            _reopen(conn, closed)
+
+
+def _close_to_new_sessions(conn: psycopg.Connection, name: str) -> int:
+    """Refuse new sessions on database ``name``; its OID, to open it again after a rename."""
+    oid = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()[0]
+    try:
+        _allow_connections(conn, name, allowed=False)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise RestoreError(
+            f"could not close database {name} to new sessions for the swap: {_said(exc)}; "
+            f"restore as its owner, or make {conn.info.user} the owner "
+            f"(ALTER DATABASE {name} OWNER TO {conn.info.user})"
+        ) from exc
+    return oid
+
+
+def _end_sessions(conn: psycopg.Connection, name: str) -> None:
+    # TODO: sessions listed before one this role may not end are ended all the same; check
+    # every session's role first, and end none when one is out of reach, to remove this mark.
+    try:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise RestoreError(
+            f"could not end the sessions on database {name}: {_said(exc)}; close them "
+            f"(see pg_stat_activity), or GRANT pg_signal_backend TO {conn.info.user} "
+            "(only a superuser can end a superuser's sessions)"
+        ) from exc
 
 
 def _wait_until_unused(conn: psycopg.Connection, names: tuple[str, ...]) -> None:
@@ -178,13 +253,49 @@ def _wait_until_unused(conn: psycopg.Connection, names: tuple[str, ...]) -> None
         if not left:
             return
         time.sleep(0.1)
-    raise RestoreError(f"sessions on {', '.join(names)} did not end within 10 s; try again")
+    raise RestoreError(
+        f"sessions on database {' and '.join(names)} did not end within 10 s of being told to; "
+        "find them in pg_stat_activity, close them and try again"
+    )
+
+
+def _rename_both(conn: psycopg.Connection, *renames: tuple[str, str]) -> None:
+    try:
+        with conn.transaction():
+            for old, new in renames:
+                _rename(conn, old, new)
+    except psycopg.Error as exc:
+        raise RestoreError(
+            f"could not swap the restored copy in by renaming: {_said(exc)}; restore as the "
+            "target's owner, with a role that may create databases"
+        ) from exc
+
+
+def _reopen(conn: psycopg.Connection, oids: list[int]) -> None:
+    """Accept sessions again on the databases of ``oids``, under whatever names they now have."""
+    names = conn.execute(
+        "SELECT datname FROM pg_database WHERE oid = ANY(%s::oid[])", (oids,)
+    ).fetchall()
+    for (name,) in names:
+        try:
+            _allow_connections(conn, name, allowed=True)
+        except psycopg.Error as exc:
+            raise RestoreError(
+                f"database {name} still refuses new sessions: {_said(exc)}; as its owner, run "
+                f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"
+            ) from exc
 
 
 def _drop_own(maintenance: ConnInfo, name: str) -> None:
-    with connect(maintenance, setting=TARGET, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    try:
+        with connect(maintenance, setting=TARGET, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    except (psycopg.Error, DatabaseError) as exc:
+        # Logged rather than raised: the error that made the drop necessary is the one to show.
+        log.error(
+            "could not drop database %s after the failed restore: %s; drop it by hand", name, exc
         )
 
 
@@ -192,6 +303,12 @@ def _rename(conn: psycopg.Connection, old: str, new: str) -> None:
     conn.execute(
         sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
     )
+
+
+def _said(exc: psycopg.Error) -> str:
+    """PostgreSQL's message and its detail, on one line."""
+    message, detail = exc.diag.message_primary or str(exc), exc.diag.message_detail
+    return f"{message} ({detail})" if detail else message
 
 
 def _allow_connections(conn: psycopg.Connection, name: str, *, allowed: bool) -> None:
