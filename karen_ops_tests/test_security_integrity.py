@@ -13,23 +13,26 @@ from karen_ops.security.settings import SecuritySettingsResource
 from karen_ops.settings import ScheduleSettings
 
 
-def _run(instance, files):
+def _materialize(instance, files):
     defs = build_definitions(ScheduleSettings())
     assets = [a for a in defs.assets if a.key.to_user_string() == "file_integrity"]
-    result = dg.materialize(
+    return dg.materialize(
         assets,
         partition_key="2026-11-20",
         resources={"security_settings": SecuritySettingsResource(critical_files=files)},
         instance=instance,
     )
-    return result.get_asset_check_evaluations()[0]
 
 
-def _accept(home, dagster_home, monkeypatch, capsys):
+def _run(instance, files):
+    return _materialize(instance, files).get_asset_check_evaluations()[0]
+
+
+def _accept(home, dagster_home, monkeypatch, capsys, *flags):
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     parser = argparse.ArgumentParser(prog="karen-ops")
     commands.add_commands(parser.add_subparsers(required=True))
-    args = parser.parse_args(["integrity", "accept", "--reason", "nginx upgrade"])
+    args = parser.parse_args(["integrity", "accept", "--reason", "nginx upgrade", *flags])
     code = args.command(home, args)
     return code, capsys.readouterr().out
 
@@ -66,6 +69,10 @@ def test_changed_file_stays_flagged_until_accepted(tmp_path, monkeypatch, capsys
     assert fourth.passed
     assert not fifth.passed
     assert fifth.metadata["missing_files"].value == str(env)
+    assert fifth.description == (
+        f"missing: {env}; restore the missing file(s), or remove them from "
+        "security.critical_files in $KAREN_OPS_CONFIG or on the security_settings resource"
+    )
 
 
 def test_accept_before_any_run_says_what_to_do(tmp_path, monkeypatch, capsys):
@@ -74,3 +81,76 @@ def test_accept_before_any_run_says_what_to_do(tmp_path, monkeypatch, capsys):
     (tmp_path / "dagster").mkdir()
     with pytest.raises(IntegrityError, match="file_integrity was never materialized"):
         _accept(tmp_path, tmp_path / "dagster", monkeypatch, capsys)
+
+
+def _watched(tmp_path):
+    """Four critical files of which only the first exists, as on a host without nginx."""
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    absent = [tmp_path / "nginx.conf", tmp_path / "sshd_config", tmp_path / "sudoers"]
+    return passwd, absent
+
+
+def test_missing_critical_files_fail_the_first_run_naming_them(tmp_path):
+    passwd, absent = _watched(tmp_path)
+    files = [str(passwd), *map(str, absent)]
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(instance, files)
+        again = _run(instance, files)
+    check = result.get_asset_check_evaluations()[0]
+    metadata = result.asset_materializations_for_node("file_integrity")[0].metadata
+
+    assert metadata["missing"].value == 3
+    assert metadata["baseline_recorded_now"].value is True
+    for evaluation in (check, again):
+        assert not evaluation.passed
+        assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+        assert evaluation.metadata["missing_files"].value == ", ".join(map(str, absent))
+        assert evaluation.description == (
+            f"missing: {absent[0]}; missing: {absent[1]}; missing: {absent[2]}; restore the "
+            "missing file(s), or remove them from security.critical_files in $KAREN_OPS_CONFIG "
+            "or on the security_settings resource"
+        )
+
+
+def test_accept_refuses_missing_files_unless_allowed_and_they_stay_flagged(
+    tmp_path, monkeypatch, capsys
+):
+    from karen_ops.security.integrity import IntegrityError
+
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    passwd, absent = _watched(tmp_path)
+    files = [str(passwd), *map(str, absent)]
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        _run(instance, files)
+        passwd.write_text("root:x:0:0:root:/root:/bin/sh\n")
+        _run(instance, files)
+
+    with pytest.raises(IntegrityError) as refused:
+        _accept(tmp_path, dagster_home, monkeypatch, capsys)
+    code, out = _accept(tmp_path, dagster_home, monkeypatch, capsys, "--allow-missing")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        after_accept = _run(instance, files)
+        absent[0].write_text("worker_processes 2;\n")
+        restored = _run(instance, files)
+
+    assert str(refused.value) == (
+        f"could not accept file changes: 3 critical file(s) are missing: {absent[0]}, "
+        f"{absent[1]}, {absent[2]}; restore them, or remove them from security.critical_files "
+        "in $KAREN_OPS_CONFIG or on the security_settings resource, then run file_integrity "
+        "again; to accept the files that exist now and keep the missing ones flagged, pass "
+        "--allow-missing"
+    )
+    assert code == 0
+    assert out.startswith("accepted 1 file hash(es) as the file_integrity baseline\n")
+    assert out.endswith(
+        "still missing, flagged until restored or removed from security.critical_files:\n"
+        + "".join(f"  {path}\n" for path in absent)
+    )
+    assert not after_accept.passed
+    assert after_accept.metadata["changed_files"].value == "none"
+    assert after_accept.metadata["missing_files"].value == ", ".join(map(str, absent))
+    assert restored.metadata["new_files"].value == str(absent[0])
+    assert restored.metadata["missing_files"].value == f"{absent[1]}, {absent[2]}"

@@ -88,7 +88,8 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
             dg.AssetCheckSpec(
                 "critical_files_match_baseline",
                 asset="file_integrity",
-                description="Every critical file has its accepted SHA-256 (ERROR until "
+                description="Every critical file exists and has its accepted SHA-256 (ERROR; "
+                "a missing file until it is restored or no longer watched, a changed one until "
                 "`karen-ops integrity accept`).",
             )
         ],
@@ -102,19 +103,15 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
         baseline = integrity.stored_baseline(context.instance)
         first_run = baseline is None
         if baseline is None:
-            baseline = observed
-            context.log.info("file integrity baseline recorded files=%d", len(observed))
+            baseline = integrity.present(observed)
+            context.log.info("file integrity baseline recorded files=%d", len(baseline))
         result = integrity.compare(baseline, observed)
-        problems = (
-            [f"changed: {p}" for p in result.changed]
-            + [f"missing: {p}" for p in result.missing]
-            + [f"not in baseline: {p}" for p in result.added]
-        )
-        description = None
-        if problems:
-            description = (
-                "; ".join(problems[:_LISTED])
-                + "; if the change is expected, run `karen-ops integrity accept`"
+        description = integrity.describe(result, _LISTED)
+        if result.missing:
+            context.log.warning(
+                "critical files missing count=%d paths=%s",
+                len(result.missing),
+                ",".join(result.missing),
             )
         return dg.MaterializeResult(
             metadata={

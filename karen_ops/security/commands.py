@@ -19,6 +19,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         help="accept the critical files as the newest file_integrity run saw them",
     )
     accept.add_argument("--reason", default="accepted by an operator", help="kept with it")
+    accept.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="accept the files that exist even though others are missing; the missing ones "
+        "stay flagged until restored or removed from security.critical_files",
+    )
     accept.set_defaults(command=_accept)
 
 
@@ -26,8 +32,12 @@ def _accept(home: Path, args: argparse.Namespace) -> int:
     # The instance of the deployment ($DAGSTER_HOME), else the demo's beside the home folder.
     dagster_home = os.environ.get("DAGSTER_HOME") or str(home / "dagster")
     with dg.DagsterInstance.from_config(dagster_home) as instance:
-        accepted = accept_latest(instance, args.reason)
-    print(f"accepted {len(accepted)} file hash(es) as the file_integrity baseline")
-    for path, digest in sorted(accepted.items()):
+        accepted = accept_latest(instance, args.reason, allow_missing=args.allow_missing)
+    print(f"accepted {len(accepted.baseline)} file hash(es) as the file_integrity baseline")
+    for path, digest in sorted(accepted.baseline.items()):
         print(f"  {digest[:16]}  {path}")
+    if accepted.missing:
+        print("still missing, flagged until restored or removed from security.critical_files:")
+        for path in accepted.missing:
+            print(f"  {path}")
     return 0
