@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import stat
+from pathlib import Path
+from typing import BinaryIO
 
 import psycopg
 import pytest
 
+from karen_ops.backups.dump import BackupRequest, take_backup
+from karen_ops.errors import BackupError
 from karen_ops.resources.pg_tools import find_tool
+from karen_ops.resources.store.file import FileStore
 from karen_ops_tests.conftest import stored_files
 from karen_ops_tests.runs import failure_message, materialize_day
 
@@ -100,4 +107,29 @@ def test_pg_dump_killed_by_a_signal_is_named_by_the_signal(
     description = failure.step_failure_data.user_failure_data.description
     # Nothing follows the signal's name: pg_dump died before it could write to stderr.
     assert description.endswith(" during dump: pg_dump was killed by signal 9 (SIGKILL)")
+    assert stored_files(store) == []
+
+
+class _FullDiskStore(FileStore):
+    """A folder store whose disk is full: the kernel refuses every write to an upload."""
+
+    def open_partial(self, path: Path) -> BinaryIO:
+        super().open_partial(path).close()  # the partial file exists, as on a real disk
+        return open("/dev/full", "wb")  # the kernel fails every write to it with ENOSPC
+
+
+def test_disk_filling_up_mid_dump_names_the_store_and_leaves_nothing(chinook, tmp_path, yesterday):
+    store = _FullDiskStore(tmp_path / "backups")
+    request = BackupRequest(source=chinook, store=store, partition=yesterday)
+
+    with pytest.raises(BackupError) as raised:
+        take_backup(request, logging.getLogger(__name__))
+
+    archive = re.escape(f"{store.url}/postgres/{chinook.dbname}/{yesterday}/") + r"[^/]+/"
+    assert re.fullmatch(
+        rf"could not back up database {chinook.dbname} on \S+ during dump: could not write "
+        rf"{archive}database\.dump\.zst: No space left on device; free space in "
+        rf"{re.escape(store.url)} or point KAREN_BACKUP_URL at a store with room",
+        str(raised.value),
+    )
     assert stored_files(store) == []

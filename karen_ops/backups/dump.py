@@ -217,12 +217,15 @@ def _stream_dump(dump: PgDumpProcess, upload: Upload, level: int) -> _StreamResu
     # threads=-1: one compression worker per core; pg_dump and the server run meanwhile.
     compressor = zstandard.ZstdCompressor(level=level, threads=-1)
     result = _StreamResult()
-    with compressor.stream_writer(sink, closefd=False) as writer:
-        while chunk := dump.stdout.read(CHUNK_BYTES):
-            if result.dump_bytes == 0:
-                result.starts_like_archive = chunk.startswith(ARCHIVE_MAGIC)
-            result.dump_bytes += len(chunk)
-            writer.write(chunk)
+    writer = compressor.stream_writer(sink, closefd=False)
+    while chunk := dump.stdout.read(CHUNK_BYTES):
+        if result.dump_bytes == 0:
+            result.starts_like_archive = chunk.startswith(ARCHIVE_MAGIC)
+        result.dump_bytes += len(chunk)
+        writer.write(chunk)
+    # Closed only when every write succeeded: closing writes the frame's end to the store, and
+    # after a failed write (a full disk) that would fail again and bury the first error.
+    writer.close()
     result.stored_bytes = sink.bytes
     result.sha256 = sink.digest.hexdigest()
     return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -75,6 +77,11 @@ class FileStore(BackupStore):
             raise StoreError(f"backup store key {key!r} must be a relative path without '..'")
         return self.root / key
 
+    def open_partial(self, path: Path) -> BinaryIO:
+        """Create the hidden file an upload writes to, owner-only; every byte goes through it."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+        return os.fdopen(fd, "wb")
+
     def prune_empty_folders(self, folder: Path) -> None:
         """Remove folders emptied by a delete or an abort, up to the store's root."""
         while folder != self.root and self.root in folder.parents:
@@ -92,8 +99,7 @@ class _FileUpload(Upload):
         self.partial = self.final.with_name(f".{self.final.name}{PARTIAL_MARKER}{uuid.uuid4().hex}")
         try:
             _make_private_folders(self.final.parent, store.root)
-            fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-            self.file = os.fdopen(fd, "wb")
+            self.file = store.open_partial(self.partial)
         except OSError as exc:
             raise StoreError(
                 f"could not write to backup store {store.url}: {exc.strerror}; "
@@ -101,7 +107,13 @@ class _FileUpload(Upload):
             ) from exc
 
     def write(self, data: bytes) -> int:
-        return self.file.write(data)
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            hint = _write_hint(exc, self.store)
+            raise StoreError(
+                f"could not write {self.final.as_uri()}: {exc.strerror}; {hint}"
+            ) from exc
 
     def publish(self) -> None:
         # fsync before rename: a crash must leave either nothing or the whole object.
@@ -118,9 +130,17 @@ class _FileUpload(Upload):
             ) from exc
 
     def abort(self) -> None:
-        self.file.close()
+        # Closing flushes what is still buffered, which fails again on a full disk.
+        with contextlib.suppress(OSError):
+            self.file.close()
         self.partial.unlink(missing_ok=True)
         self.store.prune_empty_folders(self.final.parent)
+
+
+def _write_hint(exc: OSError, store: FileStore) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space in {store.url} or point KAREN_BACKUP_URL at a store with room"
+    return "check that KAREN_BACKUP_URL names a writable folder"
 
 
 def _make_private_folders(folder: Path, root: Path) -> None:
