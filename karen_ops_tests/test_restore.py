@@ -181,6 +181,9 @@ def test_replace_stopped_by_a_superuser_session_reopens_the_target_and_drops_the
     with _replace_target(server, store, yesterday) as (target, role, manifest):
         _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, role)
         superuser_session = psycopg.connect(**target.psycopg_kwargs(), autocommit=True)
+        superuser = superuser_session.info.user
+        # A session the role could end: it is left alone too, as the swap cannot go ahead.
+        own_session = psycopg.connect(**_as_role(target, role).psycopg_kwargs(), autocommit=True)
         try:
             with pytest.raises(RestoreError) as failed:
                 restore_backup(manifest, store, _as_role(target, role), replace=True)
@@ -189,11 +192,16 @@ def test_replace_stopped_by_a_superuser_session_reopens_the_target_and_drops_the
             assert _side_copies(server, target) == []
             assert exact_row_counts(target) == {"public.precious": 2}
             assert superuser_session.execute("SELECT 1").fetchone() == (1,)
+            assert own_session.execute("SELECT 1").fetchone() == (1,)
         finally:
             superuser_session.close()
+            own_session.close()
 
     message = str(failed.value)
-    assert message.startswith(f"could not end the sessions on database {target.dbname}: ")
+    assert message.startswith(
+        f"could not end the sessions on database {target.dbname}: sessions of {superuser} "
+        f"are out of {role}'s reach; "
+    )
     assert message.endswith(
         f"; close them (see pg_stat_activity), or GRANT pg_signal_backend TO {role} "
         "(only a superuser can end a superuser's sessions)"

@@ -37,6 +37,13 @@ from karen_ops.resources.store.catalog import pin
 
 log = logging.getLogger(__name__)
 TARGET = "the restore target"
+_SESSIONS_OUT_OF_REACH = """
+SELECT DISTINCT r.rolname FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
+WHERE a.datname = %s AND a.pid <> pg_backend_pid()
+  AND NOT pg_has_role(r.oid, 'USAGE')
+  AND (r.rolsuper OR NOT pg_has_role('pg_signal_backend', 'USAGE'))
+ORDER BY 1
+"""
 _USER_TABLES = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -203,6 +210,8 @@ def _swap(maintenance: ConnInfo, target: str, incoming: str, previous: str) -> N
     with connect(maintenance, setting=TARGET, autocommit=True) as conn:
         closed: list[int] = []  # by OID, as the swap changes their names
         try:
+            # All or nothing: no session is ended when one of them is out of this role's reach.
+            _require_sessions_in_reach(conn, (incoming, target))
             for name in (incoming, target):
                 # New sessions are refused first, so none can slip in before the rename.
                 closed.append(_close_to_new_sessions(conn, name))
@@ -227,9 +236,22 @@ def _close_to_new_sessions(conn: psycopg.Connection, name: str) -> int:
     return oid
 
 
+def _require_sessions_in_reach(conn: psycopg.Connection, names: tuple[str, ...]) -> None:
+    """Refuse, before any is ended, sessions this role may not end (pg_terminate_backend's
+    rule: sessions of roles whose privileges it has, or of any non-superuser with
+    pg_signal_backend)."""
+    for name in names:
+        roles = [row[0] for row in conn.execute(_SESSIONS_OUT_OF_REACH, (name,))]
+        if roles:
+            raise RestoreError(
+                f"could not end the sessions on database {name}: sessions of "
+                f"{', '.join(roles)} are out of {conn.info.user}'s reach; close them "
+                f"(see pg_stat_activity), or GRANT pg_signal_backend TO {conn.info.user} "
+                "(only a superuser can end a superuser's sessions)"
+            )
+
+
 def _end_sessions(conn: psycopg.Connection, name: str) -> None:
-    # TODO: sessions listed before one this role may not end are ended all the same; check
-    # every session's role first, and end none when one is out of reach, to remove this mark.
     try:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -237,6 +259,7 @@ def _end_sessions(conn: psycopg.Connection, name: str) -> None:
             (name,),
         )
     except psycopg.errors.InsufficientPrivilege as exc:
+        # A session that started after the check above, of a role out of reach.
         raise RestoreError(
             f"could not end the sessions on database {name}: {_said(exc)}; close them "
             f"(see pg_stat_activity), or GRANT pg_signal_backend TO {conn.info.user} "
