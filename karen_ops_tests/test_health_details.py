@@ -67,7 +67,8 @@ def test_certificate_expiring_in_five_days_fails_with_the_days_left(service_serv
     assert check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["days_left"].value == 5
     assert check.metadata[f"{host} days_left"].value == 5
-    assert f"{host}: expires" in check.description and "5 day(s) left" in check.description
+    assert check.description.startswith(f"certificate(s) expire within 7 days: {host}: expires")
+    assert check.description.endswith(", 5 day(s) left; renew them now")
 
 
 def test_certificate_expiring_in_twenty_days_warns(service_server, tmp_path):
@@ -99,7 +100,13 @@ def test_unreachable_tls_host_is_an_error_never_a_silent_pass(service_server):
 
     assert not check.passed
     assert check.severity == dg.AssetCheckSeverity.ERROR
-    assert f"{host}: could not read the certificate" in check.description
+    assert check.description.startswith(f"{host}: could not read the certificate: ")
+    # Nothing to renew: the host gave no certificate at all.
+    assert "renew" not in check.description
+    assert check.description.endswith(
+        "; check that each host serves TLS on the port given, or correct health.tls_hosts in "
+        "$KAREN_OPS_CONFIG or in the health_settings resource"
+    )
 
 
 def test_long_running_query_and_crowded_connections_warn(service_server):
@@ -219,7 +226,7 @@ def test_daily_report_lists_the_hourly_checks_failures_with_a_row_per_component(
     assert "| karen_redis | memory_below_limit | WARN | Redis at redis://127.0.0.1:" in markdown
     assert (
         f"| tls_certificates | certificates_not_expiring | ERROR | certificate(s) expire within "
-        f"7 days or are unreadable: {host}: expires "
+        f"7 days: {host}: expires "
     ) in markdown
 
 

@@ -80,8 +80,17 @@ def test_bursts_writes_and_injection_are_found_per_client_and_bad_lines_counted(
     for innocent in ("198.51.100.2", "192.0.2.11", "192.0.2.20", "192.0.2.30"):
         assert innocent not in report
     assert f"| {security} | 27 | 3 |" in report
+    assert "| 12 failed logins within 5 minutes (12 that day) |" in report
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description.startswith(
+        "203.0.113.7: 12 failed logins within 5 minutes (12 that day); "
+        "192.0.2.10: 101 write requests that day, over the limit of 100; "
+        "192.0.2.66: 2 request(s) matching SQL injection patterns quoted_tautology, union_select"
+    )
+    assert check.description.endswith(
+        "; the materialization's report gives each one's first and last time"
+    )
 
 
 def test_missing_log_fails_with_the_setting_to_fix(tmp_path):

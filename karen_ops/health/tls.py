@@ -15,6 +15,8 @@ from karen_ops.health.probes import Probe, Verdict
 
 _SECONDS_PER_DAY = 86400
 
+_HOSTS_SETTING = "health.tls_hosts in $KAREN_OPS_CONFIG or in the health_settings resource"
+
 
 def fetch_expiry(host_port: str, timeout_seconds: float) -> datetime:
     """When the certificate served at ``host:port`` (port 443 if omitted) expires, in UTC."""
@@ -53,15 +55,15 @@ def judge_expiry(
         return Probe(
             Verdict.FAILED,
             "no TLS hosts are configured, so no certificate was checked; list them under "
-            "health.tls_hosts in $KAREN_OPS_CONFIG or in the health_settings resource",
+            f"{_HOSTS_SETTING}",
             {"hosts": 0},
         )
     metadata: dict[str, object] = {"hosts": len(expiries)}
-    errors, warnings, days = [], [], []
+    unread, errors, warnings, days = [], [], [], []
     for host, expiry in sorted(expiries.items()):
         if isinstance(expiry, str):
             metadata[f"{host} error"] = expiry
-            errors.append(f"{host}: could not read the certificate: {expiry}")
+            unread.append(f"{host}: could not read the certificate: {expiry}")
             continue
         left = int((expiry - now).total_seconds() // _SECONDS_PER_DAY)
         days.append(left)
@@ -75,13 +77,9 @@ def judge_expiry(
     if days:
         metadata["days_left"] = min(days)
 
-    if errors:
+    if unread or errors:
         return Probe(
-            Verdict.FAILED,
-            f"certificate(s) expire within {error_days} days or are unreadable: "
-            + "; ".join(errors + warnings)
-            + "; renew them now",
-            metadata,
+            Verdict.FAILED, _failure(unread, errors, warnings, warn_days, error_days), metadata
         )
     if warnings:
         return Probe(
@@ -90,6 +88,25 @@ def judge_expiry(
             metadata,
         )
     return Probe(Verdict.HEALTHY, f"every certificate has {warn_days}+ days left", metadata)
+
+
+def _failure(
+    unread: list[str], errors: list[str], warnings: list[str], warn_days: int, error_days: int
+) -> str:
+    # Each kind with its own remedy: a host that gave no certificate has nothing to renew.
+    parts = []
+    if errors:
+        parts.append(
+            f"certificate(s) expire within {error_days} days: {'; '.join(errors)}; renew them now"
+        )
+    if warnings:
+        parts.append(f"certificate(s) expire within {warn_days} days: {'; '.join(warnings)}")
+    if unread:
+        parts.append(
+            "; ".join(unread) + "; check that each host serves TLS on the port given, or "
+            f"correct {_HOSTS_SETTING}"
+        )
+    return "; ".join(parts)
 
 
 def now_utc() -> datetime:

@@ -66,7 +66,6 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
             "report": dg.MetadataValue.md(events.findings_markdown(findings, stats)),
             **{f"{kind} count": count for kind, count in by_kind.items()},
         }
-        summary = "; ".join(f"{f.client} {f.kind.value} x{f.count}" for f in findings[:_LISTED])
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[
@@ -74,7 +73,7 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
                     check_name="no_security_events",
                     passed=not findings,
                     severity=dg.AssetCheckSeverity.WARN,
-                    description=summary or None,
+                    description=events.findings_summary(findings, _LISTED),
                     metadata={"findings": len(findings)},
                 )
             ],

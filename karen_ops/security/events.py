@@ -78,7 +78,8 @@ def failed_login_bursts(
                     best,
                     moments[best_start],
                     moments[best_start + best - 1],
-                    f"{best} failed logins within {window} ({len(moments)} that day)",
+                    f"{best} failed logins within {window.total_seconds() / 60:g} minutes "
+                    f"({len(moments)} that day)",
                 )
             )
     return findings
@@ -96,7 +97,14 @@ def request_findings(requests: Iterable[Request], write_limit: int) -> list[Find
             injections[request.client].append((request.at, request.uri, matched))
 
     findings = [
-        Finding(c, Kind.WRITE_BURST, len(t), min(t), max(t), f"{len(t)} write requests")
+        Finding(
+            c,
+            Kind.WRITE_BURST,
+            len(t),
+            min(t),
+            max(t),
+            f"{len(t)} write requests that day, over the limit of {write_limit}",
+        )
         for c, t in writes.items()
         if len(t) > write_limit
     ]
@@ -109,10 +117,21 @@ def request_findings(requests: Iterable[Request], write_limit: int) -> list[Find
                 len(hits),
                 min(at for at, _, _ in hits),
                 max(at for at, _, _ in hits),
-                f"patterns {', '.join(patterns)}; e.g. {hits[0][1][:_EXAMPLE_CHARS]}",
+                f"{len(hits)} request(s) matching SQL injection patterns {', '.join(patterns)}, "
+                f"e.g. {hits[0][1][:_EXAMPLE_CHARS]}",
             )
         )
     return findings
+
+
+def findings_summary(findings: list[Finding], listed: int) -> str | None:
+    """The check's description: what each of the first ``listed`` clients did."""
+    if not findings:
+        return None
+    shown = [f"{f.client}: {f.detail}" for f in findings[:listed]]
+    if len(findings) > listed:
+        shown.append(f"and {len(findings) - listed} more")
+    return "; ".join([*shown, "the materialization's report gives each one's first and last time"])
 
 
 def findings_markdown(findings: list[Finding], stats: list[LogStats]) -> str:
