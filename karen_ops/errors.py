@@ -5,6 +5,7 @@ command that fixes it. The tree::
 
     KarenOpsError
     ├── ConfigurationError     a setting is missing or malformed
+    │   └── SettingsFileError  the settings file as a whole cannot be read or used
     ├── DatabaseError          PostgreSQL could not be reached or answered with an error
     ├── ToolNotFoundError      no pg_dump / pg_restore of a suitable major version
     ├── StoreError             the backup store could not be read or written
@@ -28,6 +29,11 @@ class KarenOpsError(Exception):
 
 class ConfigurationError(KarenOpsError):
     """A setting is missing or malformed."""
+
+
+class SettingsFileError(ConfigurationError):
+    """The settings file cannot be read, is not valid YAML, or holds an unknown section: no
+    section of it can be trusted until it is fixed."""
 
 
 class DatabaseError(KarenOpsError):

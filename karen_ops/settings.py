@@ -12,12 +12,13 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from karen_ops.errors import ConfigurationError
+from karen_ops.errors import ConfigurationError, SettingsFileError
 
 DATABASE_URL = "KAREN_DATABASE_URL"
 VERIFY_DATABASE_URL = "KAREN_VERIFY_DATABASE_URL"
@@ -74,18 +75,73 @@ class ScheduleSettings:
     pitr_drill_cron: str = "0 5 * * 6"
 
 
+_CRON_SETTINGS = tuple(name for name in ScheduleSettings.__dataclass_fields__ if "_cron" in name)
+
+
 def load_schedule_settings() -> ScheduleSettings:
-    """Schedule settings from the ``schedules`` section of the ``KAREN_OPS_CONFIG`` file."""
-    section = config_section("schedules", known=ScheduleSettings.__dataclass_fields__)
-    schedules = ScheduleSettings(**section)
+    """Schedule settings from the ``schedules`` section of the ``KAREN_OPS_CONFIG`` file, each
+    checked here so that a bad one names itself instead of failing inside Dagster."""
+    section = dict(config_section("schedules", known=ScheduleSettings.__dataclass_fields__))
+    if "timezone" in section:
+        section["timezone"] = _timezone(section["timezone"])
+    if "backups_start_date" in section:
+        section["backups_start_date"] = _start_date(section["backups_start_date"])
+    for name in _CRON_SETTINGS:
+        if name in section:
+            _check_cron(name, section[name])
+    return ScheduleSettings(**section)
+
+
+def setting_error(
+    setting: str, problem: str, fix: str, *, source: str | None = None
+) -> ConfigurationError:
+    """The error for one malformed setting: the setting, its file, what is wrong, the fix."""
+    return ConfigurationError(f"{setting} in {source or env(OPS_CONFIG)} {problem}; {fix}")
+
+
+def _timezone(value: object) -> str:
+    setting, fix = "schedules.timezone", "use an IANA name such as Europe/Berlin or UTC"
+    if not isinstance(value, str):
+        raise setting_error(setting, f"must be a timezone name, not {describe(value)}", fix)
     try:
-        ZoneInfo(schedules.timezone)
+        ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigurationError(
-            f"unknown timezone {schedules.timezone!r} in {env(OPS_CONFIG)}; use an IANA name "
-            "such as Europe/Berlin or UTC"
+        raise setting_error(setting, f"names an unknown timezone {value!r}", fix) from exc
+    return value
+
+
+def _start_date(value: object) -> str:
+    """The first backup day as YYYY-MM-DD, from a YAML date (``2026-11-01`` unquoted) or a
+    string of that form."""
+    setting = "schedules.backups_start_date"
+    fix = "write the first day to back up, like backups_start_date: 2026-11-01"
+    if isinstance(value, datetime):
+        raise setting_error(setting, "holds a time of day as well as a date", fix)
+    if isinstance(value, date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise setting_error(setting, f"must be a date, not {describe(value)}", fix)
+    try:
+        return datetime.strptime(value.strip(), "%Y-%m-%d").date().isoformat()
+    except ValueError as exc:
+        raise setting_error(
+            setting, f"is {value!r}, not a date of the form YYYY-MM-DD", fix
         ) from exc
-    return schedules
+
+
+def _check_cron(name: str, value: object) -> None:
+    # Dagster's own check, so what passes here is exactly what its schedules accept; imported
+    # here because the WAL commands read settings and must start without loading Dagster.
+    from dagster._utils.schedules import is_valid_cron_string
+
+    if isinstance(value, str) and is_valid_cron_string(value):
+        return
+    shown = repr(value) if isinstance(value, str) else describe(value)
+    raise setting_error(
+        f"schedules.{name}",
+        f"must be a cron expression of five fields, not {shown}",
+        f'quote it, like {name}: "{getattr(ScheduleSettings, name)}"',
+    )
 
 
 @dataclass(frozen=True)
@@ -113,7 +169,23 @@ def load_fleet() -> tuple[FleetDatabase, ...]:
     may be a URL with its password.
     """
     section = config_section("databases")
-    return tuple(_fleet_database(name, entry) for name, entry in section.items())
+    fleet = tuple(_fleet_database(name, entry) for name, entry in section.items())
+    _refuse_shared_urls(fleet)
+    return fleet
+
+
+def _refuse_shared_urls(fleet: tuple[FleetDatabase, ...]) -> None:
+    """Two entries reading one variable would back up the same database twice, under two names
+    and on two partitions, doubling the load and the storage without any warning."""
+    first_reader: dict[str, str] = {}
+    for database in fleet:
+        first = first_reader.setdefault(database.url_env, database.name)
+        if first != database.name:
+            raise ConfigurationError(
+                f"databases {first} and {database.name} in {env(OPS_CONFIG)} both take their URL "
+                f"from {database.url_env}, so one database would be backed up twice; give each "
+                "entry the variable of its own database, or remove one of them"
+            )
 
 
 def _fleet_database(name: object, entry: object) -> FleetDatabase:
@@ -127,7 +199,7 @@ def _fleet_database(name: object, entry: object) -> FleetDatabase:
         raise ConfigurationError(
             f"database {name} in {where} must be a mapping {{url_env: VARIABLE}} naming the "
             "environment variable that holds its libpq URL, not "
-            f"{_kind(entry)}; for example {name}: {{url_env: {_example_variable(name)}}}"
+            f"{describe(entry)}; for example {name}: {{url_env: {_example_variable(name)}}}"
         )
     unknown = [key for key in entry if key not in _ENTRY_KEYS]
     if unknown:
@@ -155,7 +227,7 @@ def _variable_name(database: str, key: str, value: object, where: str | None) ->
     if isinstance(value, str) and value.strip():
         problem = f"must name {variable}, not hold a URL; put the URL in that variable"
     else:
-        problem = f"is {_kind(value)}: it must name {variable} that holds the libpq URL"
+        problem = f"is {describe(value)}: it must name {variable} that holds the libpq URL"
     raise ConfigurationError(f"{key} of database {database} in {where} {problem}")
 
 
@@ -171,7 +243,7 @@ def _example_variable(database: str, key: str = "url_env") -> str:
     return f"KAREN_{database.upper()}_{'VERIFY_URL' if key == 'verify_url_env' else 'URL'}"
 
 
-def _kind(value: object) -> str:
+def describe(value: object) -> str:
     """What a setting holds, described without quoting it."""
     if value is None:
         return "empty"
@@ -183,6 +255,10 @@ def _kind(value: object) -> str:
         return "a number"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, date):
+        return "a date"
     return f"a {type(value).__name__}"
 
 
@@ -197,17 +273,28 @@ def application_database(fleet: tuple[FleetDatabase, ...]) -> str:
     return names[0] if names else PRIMARY_DATABASE
 
 
+# The top-level sections of the settings file, each read by its own domain. Any other name is
+# most often a misspelt one (``schedule:``), whose settings would otherwise be ignored unseen.
+SECTIONS = ("alerting", "archives", "databases", "health", "schedules", "security")
+
+
 def config_section(name: str, *, known: Iterable[str] | None = None) -> dict:
     """One top-level section of the ``KAREN_OPS_CONFIG`` file ({} when absent), checked to be a
     mapping whose keys are all ``known`` (when given), so a misspelt setting is an error rather
     than silently ignored."""
-    section = _load_config_file().get(name) or {}
+    section = _load_config_file().get(name)
+    if section is None:
+        return {}
     if not isinstance(section, dict):
-        raise ConfigurationError(f"the {name} section of {env(OPS_CONFIG)} must be a mapping")
-    unknown = sorted(set(section) - set(known)) if known is not None else []
+        raise ConfigurationError(
+            f"the {name} section of {env(OPS_CONFIG)} must be a mapping of settings, not "
+            f"{describe(section)}; indent its settings under {name}:, one per line"
+        )
+    known = None if known is None else set(known)
+    unknown = [key for key in section if key not in known] if known is not None else []
     if unknown:
         raise ConfigurationError(
-            f"unknown {name} setting(s) {', '.join(unknown)} in {env(OPS_CONFIG)}; "
+            f"unknown {name} setting(s) {_key_list(unknown)} in {env(OPS_CONFIG)}; "
             f"known settings are {', '.join(sorted(known))}"
         )
     return section
@@ -218,15 +305,96 @@ def _load_config_file() -> dict:
     if path is None:
         return {}
     try:
-        loaded = yaml.safe_load(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as exc:
-        raise ConfigurationError(
+        raise SettingsFileError(
             f"could not read settings file {path}: {exc.strerror}; fix or unset {OPS_CONFIG}"
         ) from exc
+    except UnicodeDecodeError:
+        raise SettingsFileError(
+            f"settings file {path} is not UTF-8 text; save it as UTF-8 or unset {OPS_CONFIG}"
+        ) from None
+    try:
+        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"settings file {path} is not valid YAML: {exc}") from exc
+        # ``from None``: PyYAML's own message quotes the offending line, which may hold a
+        # password, and Dagster shows a chained exception in the UI beside this one.
+        raise SettingsFileError(_yaml_error(path, exc)) from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ConfigurationError(f"settings file {path} must hold a mapping at the top level")
+        raise SettingsFileError(
+            f"settings file {path} must hold a mapping of sections at the top level, not "
+            f"{describe(loaded)}; known sections are {', '.join(SECTIONS)}"
+        )
+    unknown = [key for key in loaded if key not in SECTIONS]
+    if unknown:
+        raise SettingsFileError(
+            f"unknown section(s) {_key_list(unknown)} in settings file {path}; known sections "
+            f"are {', '.join(SECTIONS)}: correct the name or remove the section"
+        )
     return loaded
+
+
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping of the settings file names one key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping: PyYAML keeps the last
+    value silently, and the operator most often edited the first."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_lines: dict[object, int] = {}
+        for key_node, _ in node.value:
+            # Keys merged in with ``<<`` may be overridden on purpose; only written keys count.
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = first_lines.get(key)
+            except TypeError:
+                continue  # an unhashable key, which the safe loader refuses on its own
+            if first is None:
+                first_lines[key] = key_node.start_mark.line + 1
+            else:
+                named = isinstance(key, str) and _VARIABLE_NAME.fullmatch(key)
+                shown = f"key {key}" if named else "a key"  # not a name: perhaps a URL
+                raise _DuplicateKeyError(
+                    None,
+                    None,
+                    f"{shown} is written twice in one mapping (first at line {first})",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+# Text PyYAML quotes from the file, such as an alias or tag that is really a password
+# starting with '*' or '!'. A single character (escaped like '\t' or not) still shows, and so
+# do PyYAML's own token names such as '<stream end>'.
+_QUOTED_FILE_TEXT = re.compile(r"'(?!<)[^']{3,}'")
+
+
+def _yaml_error(path: str, exc: yaml.YAMLError) -> str:
+    if isinstance(exc, _DuplicateKeyError):
+        fix = "keep the one you mean and delete the other"
+    else:
+        fix = (
+            "fix that line, quoting any value that holds ': ' or ' #' or starts with '*', '&', "
+            "'!' or '%'"
+        )
+    return f"settings file {path} is not valid YAML {describe_yaml_error(exc)}; {fix}"
+
+
+def describe_yaml_error(exc: yaml.YAMLError) -> str:
+    """Where a YAML file is broken and how, without PyYAML's quote of the offending line, which
+    may hold a password: ``at line 2, column 27: mapping values are not allowed here``."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None or mark is None:
+        return f"({type(exc).__name__})"
+    where = f"at line {mark.line + 1}, column {mark.column + 1}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark:
+        where += f" ({context} from line {context_mark.line + 1})"
+    return f"{where}: {_QUOTED_FILE_TEXT.sub('(text not shown)', problem)}"

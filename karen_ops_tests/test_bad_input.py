@@ -12,12 +12,12 @@ from psycopg import sql
 
 from karen_ops.backups.manifest import list_manifests
 from karen_ops.backups.scratch import MARK, drop_abandoned_scratch_databases
-from karen_ops.errors import ConfigurationError, ToolNotFoundError
+from karen_ops.errors import ConfigurationError, SettingsFileError, ToolNotFoundError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.postgres import connect
 from karen_ops.resources.store.resource import open_store
-from karen_ops.settings import load_schedule_settings
+from karen_ops.settings import load_fleet, load_schedule_settings
 from karen_ops_tests.conftest import check_evaluations
 from karen_ops_tests.runs import failure_message, materialize_day, only_manifest
 
@@ -195,3 +195,136 @@ def test_unknown_timezone_in_the_settings_file_is_named(tmp_path, monkeypatch):
 
     with pytest.raises(ConfigurationError, match="unknown timezone 'Mars/Olympus'"):
         load_schedule_settings()
+
+
+def _settings_file(tmp_path, monkeypatch, text: str):
+    config = tmp_path / "karen-ops.yaml"
+    config.write_text(text)
+    monkeypatch.setenv("KAREN_OPS_CONFIG", str(config))
+    return config
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("timezone: 5", "schedules.timezone in {config} must be a timezone name, not a number; "
+         "use an IANA name such as Europe/Berlin or UTC"),
+        ('backups_start_date: "garbage"', "schedules.backups_start_date in {config} is "
+         "'garbage', not a date of the form YYYY-MM-DD; write the first day to back up, like "
+         "backups_start_date: 2026-11-01"),
+        ("backups_start_date: 2026-11-01 02:00:00", "schedules.backups_start_date in {config} "
+         "holds a time of day as well as a date; write the first day to back up, like "
+         "backups_start_date: 2026-11-01"),
+        ("nightly_backup_cron: 5", "schedules.nightly_backup_cron in {config} must be a cron "
+         'expression of five fields, not a number; quote it, like nightly_backup_cron: '
+         '"0 2 * * *"'),
+        ('weekly_maintenance_cron: "61 2 * * *"', "schedules.weekly_maintenance_cron in "
+         "{config} must be a cron expression of five fields, not '61 2 * * *'; quote it, like "
+         'weekly_maintenance_cron: "0 3 * * 0"'),
+    ],
+)  # fmt: skip
+def test_malformed_schedule_setting_is_named_with_its_file_and_fix(
+    tmp_path, monkeypatch, setting, expected
+):
+    config = _settings_file(tmp_path, monkeypatch, f"schedules:\n  {setting}\n")
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_schedule_settings()
+
+    assert str(raised.value) == expected.format(config=config)
+
+
+def test_unquoted_start_date_is_read_as_the_day_it_names(tmp_path, monkeypatch):
+    _settings_file(tmp_path, monkeypatch, "schedules:\n  backups_start_date: 2026-10-15\n")
+
+    assert load_schedule_settings().backups_start_date == "2026-10-15"
+
+
+def test_yaml_syntax_error_names_line_and_column_but_never_quotes_the_line(tmp_path, monkeypatch):
+    config = _settings_file(
+        tmp_path, monkeypatch, "schedules:\n  timezone: UTC\ndb: postgres://a:Xy9pQ@h/k: x\n"
+    )
+
+    with pytest.raises(SettingsFileError) as raised:
+        load_schedule_settings()
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"settings file {config} is not valid YAML at line 3, column 27: mapping values are not "
+        "allowed here; fix that line"
+    )
+    assert "Xy9pQ" not in message and "postgres" not in message
+    # Dagster shows a chained exception beside the error; PyYAML's would quote the line.
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_password_read_as_a_yaml_alias_is_not_quoted(tmp_path, monkeypatch):
+    _settings_file(tmp_path, monkeypatch, "schedules:\n  timezone: *Xy9pQ\n")
+
+    with pytest.raises(SettingsFileError) as raised:
+        load_schedule_settings()
+
+    assert "at line 2, column 13: found undefined alias (text not shown)" in str(raised.value)
+    assert "Xy9pQ" not in str(raised.value)
+
+
+def test_misspelt_section_is_refused_naming_the_known_ones(tmp_path, monkeypatch):
+    config = _settings_file(tmp_path, monkeypatch, "schedule:\n  timezone: Europe/Berlin\n")
+
+    with pytest.raises(SettingsFileError) as raised:
+        load_schedule_settings()
+
+    assert str(raised.value) == (
+        f"unknown section(s) schedule in settings file {config}; known sections are alerting, "
+        "archives, databases, health, schedules, security: correct the name or remove the section"
+    )
+
+
+def test_key_written_twice_is_refused_rather_than_the_last_winning(tmp_path, monkeypatch):
+    config = _settings_file(
+        tmp_path, monkeypatch, "schedules:\n  timezone: Europe/Berlin\n  timezone: UTC\n"
+    )
+
+    with pytest.raises(SettingsFileError) as raised:
+        load_schedule_settings()
+
+    assert str(raised.value) == (
+        f"settings file {config} is not valid YAML at line 3, column 3: key timezone is written "
+        "twice in one mapping (first at line 2); keep the one you mean and delete the other"
+    )
+
+
+def test_key_written_twice_that_is_not_a_name_is_not_quoted(tmp_path, monkeypatch):
+    _settings_file(
+        tmp_path,
+        monkeypatch,
+        "databases:\n  prod: {postgresql://k:Xy9pQ@db/k, postgresql://k:Xy9pQ@db/k}\n",
+    )
+
+    with pytest.raises(SettingsFileError) as raised:
+        load_fleet()
+
+    assert "a key is written twice in one mapping (first at line 2)" in str(raised.value)
+    assert "Xy9pQ" not in str(raised.value)
+
+
+def test_keys_merged_from_an_anchor_may_be_overridden(tmp_path, monkeypatch):
+    from karen_ops.alerting.routing import load_alerting_config
+
+    _settings_file(
+        tmp_path,
+        monkeypatch,
+        "alerting:\n"
+        "  routes:\n"
+        "    - &critical {name: critical, match: {severity: critical}, channels: [email]}\n"
+        "    - <<: *critical\n"
+        "      name: warning\n"
+        "      match: {severity: warning}\n",
+    )
+
+    routes = load_alerting_config().routes
+
+    assert [(route.name, route.match, route.channels) for route in routes] == [
+        ("critical", {"severity": "critical"}, ("email",)),
+        ("warning", {"severity": "warning"}, ("email",)),
+    ]

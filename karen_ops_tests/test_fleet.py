@@ -241,6 +241,34 @@ def test_fleet_entry_with_a_url_in_braces_counts_the_key_without_quoting_it(tmp_
     assert "Secr3t" not in str(error)
 
 
+def test_two_entries_reading_one_variable_are_refused_naming_both(tmp_path, monkeypatch):
+    error = _load_databases_section(
+        tmp_path,
+        monkeypatch,
+        "  production: {url_env: KAREN_DATABASE_URL}\n"
+        "  staging: {url_env: KAREN_STAGING_URL}\n"
+        "  prod_again: {url_env: KAREN_DATABASE_URL}\n",
+    )
+
+    assert str(error) == (
+        f"databases production and prod_again in {tmp_path / 'karen-ops.yaml'} both take their "
+        "URL from KAREN_DATABASE_URL, so one database would be backed up twice; give each entry "
+        "the variable of its own database, or remove one of them"
+    )
+
+
+def test_entries_may_share_the_server_of_their_scratch_restores(tmp_path, monkeypatch):
+    config = tmp_path / "karen-ops.yaml"
+    config.write_text(
+        "databases:\n"
+        "  production: {url_env: KAREN_DATABASE_URL, verify_url_env: KAREN_SCRATCH_URL}\n"
+        "  staging: {url_env: KAREN_STAGING_URL, verify_url_env: KAREN_SCRATCH_URL}\n"
+    )
+    monkeypatch.setenv("KAREN_OPS_CONFIG", str(config))
+
+    assert [database.name for database in load_fleet()] == ["production", "staging"]
+
+
 def _instance_limits() -> list[dict]:
     instance = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     return instance["concurrency"]["runs"]["tag_concurrency_limits"]
