@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import dagster as dg
 
@@ -105,3 +106,22 @@ def test_stored_backups_are_readable_by_their_owner_only(chinook, store, yesterd
     assert stored_files(store), "expected a backup"
     for path in [*stored_files(store), *(p for p in store.root.rglob("*") if p.is_dir())]:
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+
+
+def test_damaged_manifests_stop_no_other_backups_verification(chinook, store, yesterday):
+    materialize_day(chinook, store, yesterday, only="postgres_backup")
+    good = json.loads(only_manifest(store, chinook.dbname, yesterday).to_json())
+    # Beside it, a manifest whose creation time is not a time; elsewhere, ones not even JSON.
+    timeless = {**good, "backup_id": "20260101T000000Z-dead", "created_at": 5}
+    store.put_bytes(
+        f"postgres/{chinook.dbname}/{yesterday}/{timeless['backup_id']}/manifest.json",
+        json.dumps(timeless).encode(),
+    )
+    for n, body in enumerate((b"{", b"[]", b"null")):
+        store.put_bytes(f"postgres/other/{yesterday}/20260101T00000{n}Z-dead/manifest.json", body)
+
+    result = materialize_day(chinook, store, yesterday, only="backup_verification")
+
+    assert result.success
+    verified = result.asset_materializations_for_node("backup_verification")[0].metadata
+    assert verified["backup_id"].value == good["backup_id"]

@@ -7,11 +7,14 @@ import os
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from karen_ops.backups.retention import Action, RetentionConfig, plan_retention
 from karen_ops.backups.retention_asset import backup_retention
+from karen_ops.cli import main
+from karen_ops.errors import StoreError
 from karen_ops.resources.store import BackupStoreResource
-from karen_ops.resources.store.catalog import list_backups, mark_verified, pin
+from karen_ops.resources.store.catalog import list_backups, mark_verified, pin, read_catalog
 from karen_ops.resources.store.file import FileStore
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -207,3 +210,72 @@ def test_base_backups_are_left_to_their_own_retention(tmp_path):
 
     assert result.success
     assert [e.folder for e in list_backups(store)] == [base]
+
+
+DAMAGED_MANIFESTS = [b"{", b"[]", json.dumps({"backup_id": "x", "created_at": 5}).encode()]
+
+
+def _damaged_backup(store, name: str, body: bytes) -> str:
+    """A backup of ``name`` whose manifest cannot be read; returns the manifest's key."""
+    key = f"postgres/{name}/2026-11-01/20261101T020000Z-dead/manifest.json"
+    store.put_bytes(key.replace("manifest.json", "data.zst"), b"backup bytes")
+    store.put_bytes(key, body)
+    return key
+
+
+@pytest.mark.parametrize("body", DAMAGED_MANIFESTS)
+def test_unreadable_manifest_holds_back_retention_of_its_own_database_only(tmp_path, body):
+    store = FileStore(tmp_path)
+    _recent_backups(store, 5, verified=False)
+    crm = [_backup(store, datetime.now(UTC) - timedelta(days=100 + n), name="crm") for n in (1, 2)]
+    damaged = _damaged_backup(store, "crm", body)
+
+    result, _ = _run(store, daily=1, weekly=0, monthly=0, max_age_days=GFS_ONLY)
+
+    assert not result.success
+    assert [e.name for e in list_backups(store)] == ["crm", "crm", "karen"]
+    assert {e.folder for e in read_catalog(store, "postgres/crm/").entries} == set(crm)
+    assert list(store.list_keys(damaged.rpartition("/")[0]))
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data.description.startswith(
+        f"nothing under postgres/crm/ was deleted: manifest {store.location(damaged)} is "
+        "unreadable ("
+    )
+    assert failure.step_failure_data.user_failure_data.description.endswith(
+        "); move the folder aside or delete it"
+    )
+    metadata = result.asset_materializations_for_node("backup_retention")[0].metadata
+    assert metadata["delete"].value == 4
+    assert metadata["held_back"].value.startswith("nothing under postgres/crm/ was deleted")
+
+
+def test_listing_goes_on_past_an_unreadable_manifest_of_another_database(tmp_path, caplog):
+    store = FileStore(tmp_path)
+    kept = _backup(store, NOW - timedelta(days=1))
+    damaged = _damaged_backup(store, "crm", b"{")
+
+    assert [e.folder for e in list_backups(store)] == [kept]
+    assert [e.folder for e in list_backups(store, "postgres/karen/")] == [kept]
+    warning = f"manifest {store.location(damaged)} is unreadable ("
+    assert any(warning in m and "move the folder aside" in m for m in caplog.messages)
+    with pytest.raises(StoreError, match="move the folder aside or delete it"):
+        list_backups(store, "postgres/crm/")
+
+
+def test_backups_command_and_unpin_work_past_another_database_damaged(
+    tmp_path, monkeypatch, capsys, caplog
+):
+    store = FileStore(tmp_path)
+    pinned = _backup(store, NOW - timedelta(days=1))
+    pin(store, pinned, "pre-deploy", NOW)
+    damaged = _damaged_backup(store, "crm", b"[]")
+    monkeypatch.setenv("KAREN_BACKUP_URL", store.url)
+    monkeypatch.delenv("KAREN_BACKUP_ENCRYPTION_KEY", raising=False)
+
+    assert main(["backups"]) == 0
+    assert main(["unpin", list_backups(store)[0].backup_id]) == 0
+
+    out, _ = capsys.readouterr()
+    assert "karen" in out and "pre-deploy" in out
+    assert any(f"manifest {store.location(damaged)} is unreadable" in m for m in caplog.messages)
+    assert list_backups(store)[0].pin_label is None

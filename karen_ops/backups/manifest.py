@@ -99,6 +99,7 @@ def _problem(manifest: Manifest) -> str | None:
             isinstance(manifest.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", manifest.sha256),
             "sha256",
         ),
+        (_is_timestamp(manifest.created_at), "created_at"),
         (isinstance(manifest.size_bytes, int), "size_bytes"),
         (isinstance(manifest.archive_key, str), "archive_key"),
         (
@@ -111,6 +112,15 @@ def _problem(manifest: Manifest) -> str | None:
     ]
     bad = [name for ok, name in checks if not ok]
     return f"malformed field(s) {', '.join(bad)}" if bad else None
+
+
+def _is_timestamp(value: object) -> bool:
+    # Backups are ordered by creation time: one that is not a time would stop the ordering.
+    try:
+        datetime.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def backup_prefix(database: str, day: str) -> str:
@@ -137,7 +147,7 @@ def list_manifests(store: BackupStore, database: str, day: str) -> list[Manifest
         try:
             manifest = Manifest.from_json(store.read_bytes(key), location=store.location(key))
         except RestoreError as exc:
-            log.warning("skipping backup: %s", exc)
+            log.warning("skipping backup: %s; move the folder aside or delete it", exc)
             continue
         if manifest.database == database and manifest.partition == day:
             manifests.append(manifest)

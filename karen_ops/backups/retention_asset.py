@@ -15,7 +15,12 @@ from karen_ops.backups.retention import (
     verified_restore_points,
 )
 from karen_ops.resources.store import BackupStore, BackupStoreResource
-from karen_ops.resources.store.catalog import MANIFEST_NAME, list_backups
+from karen_ops.resources.store.catalog import (
+    MANIFEST_NAME,
+    Catalog,
+    CatalogEntry,
+    read_catalog,
+)
 
 RETENTION = dg.AssetKey("backup_retention")
 ENOUGH_RESTORE_POINTS = "verified_restore_points_remain"
@@ -43,8 +48,8 @@ def backup_retention(
 ) -> Iterator[dg.MaterializeResult]:
     store = backup_store.open()
     now = datetime.now(UTC)
-    entries = [e for e in list_backups(store) if e.kind not in RETAINED_ELSEWHERE]
-    decisions = plan_retention(entries, config, now)
+    catalog = read_catalog(store)
+    decisions = plan_retention(_retained_here(catalog), config, now)
     leftovers = find_leftovers(store, now - timedelta(hours=config.incomplete_after_hours))
     points = verified_restore_points(decisions)
     short = [p for p in points if not p.enough(config.min_verified_restore_points)]
@@ -54,6 +59,7 @@ def backup_retention(
         "keep": len(decisions) - len(deleting),
         "delete": len(deleting),
         "leftovers": "; ".join(leftovers.describe()) or "none",
+        "held_back": "; ".join(_held_back(catalog)) or "none",
         "dry_run": config.dry_run,
         "plan": dg.MetadataValue.md(plan_markdown(decisions)),
     }
@@ -81,6 +87,28 @@ def backup_retention(
             )
         ],
     )
+    if catalog.unreadable:
+        # The run fails so the damage is seen, after every other database's retention ran.
+        raise dg.Failure(description="; ".join(_held_back(catalog)), allow_retries=False)
+
+
+def _retained_here(catalog: Catalog) -> list[CatalogEntry]:
+    """Backups this asset decides on: none of a database with an unreadable manifest, since
+    its unread backup could be the one the policy must keep."""
+    damaged = catalog.damaged_scopes
+    return [
+        entry
+        for entry in catalog.entries
+        if entry.kind not in RETAINED_ELSEWHERE
+        and not any(entry.folder.startswith(scope) for scope in damaged)
+    ]
+
+
+def _held_back(catalog: Catalog) -> list[str]:
+    return [
+        f"nothing under {manifest.scope} was deleted: {manifest.describe()}"
+        for manifest in catalog.unreadable
+    ]
 
 
 def _delete(store: BackupStore, deleting: list[Decision], context: dg.AssetExecutionContext) -> int:
