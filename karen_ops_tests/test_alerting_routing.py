@@ -5,13 +5,17 @@ from __future__ import annotations
 import email
 import json
 from dataclasses import replace
+from datetime import date
+
+import pytest
 
 from karen_ops.alerting.channels.http import RetryPolicy
 from karen_ops.alerting.channels.smtp import EmailChannel, SmtpServer
 from karen_ops.alerting.channels.webhook import SlackChannel, WebhookChannel
 from karen_ops.alerting.notifier import Notifier
-from karen_ops.alerting.routing import parse_alerting_config
+from karen_ops.alerting.routing import load_alerting_config, parse_alerting_config
 from karen_ops.alerting.state import MemoryAlertStore
+from karen_ops.errors import ConfigurationError
 from karen_ops_tests.alerting_fixtures import Clock, make_alert
 
 FAST = RetryPolicy(attempts=2, backoff_seconds=0.05, max_wait_seconds=1)
@@ -169,3 +173,69 @@ def test_alert_that_recovers_before_anyone_was_told_sends_nothing(receiver_facto
     notifier.flush()
 
     assert webhook.posts == []
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("critical_jobs: nightly_backup", "alerting.critical_jobs in {config} must be a list of "
+         "names, not a string; write it as a list, even of one: critical_jobs: [nightly_backup]"),
+        ("critical_assets: [postgres_backup, 7]", "alerting.critical_assets in {config} must "
+         "hold only names, and one of its items is not a name; write it as a list, even of one: "
+         "critical_assets: [postgres_backup, backup_verification]"),
+        ("defaults: {group_by: job}", "alerting.defaults.group_by in {config} must be a list of "
+         "names, not a string; write it as a list, even of one: group_by: [alertname]"),
+        ("routes: [{name: all, channels: email}]", "alerting.routes[0].channels in {config} "
+         "must be a list of names, not a string; write it as a list, even of one: "
+         "channels: [email, slack]"),
+        ("defaults: {group_wait_seconds: .nan}", "alerting.defaults.group_wait_seconds in "
+         "{config} must be a finite number of zero or more, not .nan; write it as "
+         "group_wait_seconds: 0, for example"),
+        ("routes: [{name: all, channels: [email], repeat_interval_seconds: .inf}]",
+         "alerting.routes[0].repeat_interval_seconds in {config} must be a finite number of "
+         "zero or more, not .inf; write it as repeat_interval_seconds: 3600, for example"),
+        ("stale_backup_hours: -1", "alerting.stale_backup_hours in {config} must be a finite "
+         "number of zero or more, not -1; write it as stale_backup_hours: 26, for example"),
+        ("routes: []", "alerting.routes in {config} is empty, so no alert would go anywhere; "
+         "list at least one route, or remove routes: to use the default routes"),
+        ("defaults: [1]", "alerting.defaults in {config} must be a mapping, not a list; write "
+         "it as defaults: {{group_by: [alertname], group_wait_seconds: 0}}"),
+        ("routes: [{name: all, channels: [email], match: [severity]}]", "alerting.routes[0]"
+         ".match in {config} must be a mapping, not a list; write it as match: "
+         "{{severity: critical}}"),
+        ("routes: [{name: all, channels: [email], match: {severity: true}}]", "alerting."
+         "routes[0].match in {config} must map each label to the one value it must have; write "
+         "it as match: {{severity: critical}}, quoting values such as 'true' or '1.5'"),
+        ("routes: [{name: all, channels: [email], continue: 'no'}]", "alerting.routes[0]"
+         ".continue in {config} must be true or false, not a string; write true or false"),
+        ("routes: [{name: a, channels: [email]}, {name: a, channels: [slack]}]", "alerting."
+         "routes in {config} has more than one route named a; give every route a name of its "
+         "own"),
+        ("defaults: {continue: true}", "unknown setting(s) continue in alerting.defaults in "
+         "{config}; known settings are group_by, group_interval_seconds, group_wait_seconds, "
+         "repeat_interval_seconds"),
+    ],
+)  # fmt: skip
+def test_malformed_alert_setting_is_refused_naming_it_the_file_and_the_fix(
+    tmp_path, monkeypatch, section, expected
+):
+    config = tmp_path / "karen-ops.yaml"
+    config.write_text(f"alerting:\n  {section}\n")
+    monkeypatch.setenv("KAREN_OPS_CONFIG", str(config))
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_alerting_config()
+
+    assert str(raised.value) == expected.format(config=config)
+
+
+def test_label_values_written_as_yaml_numbers_or_dates_match_their_text():
+    config = parse_alerting_config(
+        {
+            "routes": [
+                {"name": "day", "channels": ["webhook"], "match": {"partition": date(2026, 3, 1)}}
+            ]
+        }
+    )
+
+    assert config.routes[0].matches(make_alert(partition="2026-03-01"))

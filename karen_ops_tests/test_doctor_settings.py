@@ -4,9 +4,13 @@ one failed line."""
 
 from __future__ import annotations
 
+import sys
+
 import yaml
 
 from karen_ops.alerting.resource import AlertingResource
+from karen_ops.doctor.instance import check_code_location, check_instance
+from karen_ops.doctor.model import Status
 from karen_ops.doctor.services import alerting_checks
 from karen_ops_tests.doctor_fixtures import clean_environment
 
@@ -88,10 +92,78 @@ def test_a_bad_alerting_section_is_one_failed_line_and_the_checks_go_on(
     )
 
     assert lines[0] == (
-        f"FAIL  alert settings    stale_backup_hours in the alerting section of {settings} must "
-        "be a number of zero or more, not 'abc'; fix: correct the alerting section"
+        f"FAIL  alert settings    alerting.stale_backup_hours in {settings} must be a finite "
+        "number of zero or more, not a string; write it as stale_backup_hours: 26, for example; "
+        "fix: correct the alerting section"
     )
     assert [line.split()[:3] for line in lines[1:]] == [
         ["OK", "alert", "slack"],
         ["SKIP", "pushgateway", "KAREN_PUSHGATEWAY_URL"],
     ]
+
+
+def _failed_settings_lines(tmp_path, monkeypatch, text: str) -> list[str]:
+    """The failed lines of every doctor check that reads the settings file ``text``."""
+    from karen_ops.doctor.run import sections
+
+    settings = tmp_path / "karen-ops.yaml"
+    settings.write_text(text)
+    clean_environment(monkeypatch, tmp_path / "home", KAREN_OPS_CONFIG=str(settings))
+    # Loaded afresh, as a new doctor process would, and restored for the other tests.
+    monkeypatch.delitem(sys.modules, "karen_ops.definitions", raising=False)
+    fleet_section = sections()[2]
+    findings = [check_code_location(), *fleet_section(), *alerting_checks(AlertingResource())]
+    return [finding.line() for finding in findings if finding.status is Status.FAIL]
+
+
+def test_a_settings_file_that_is_not_yaml_fails_once_without_quoting_the_broken_line(
+    tmp_path, monkeypatch
+):
+    text = "schedules:\n  timezone: UTC\ndb: postgres://a:Xy9pQ@h/k: x\n"
+
+    failed = _failed_settings_lines(tmp_path, monkeypatch, text)
+
+    assert failed == [
+        "FAIL  code location     karen_ops.definitions does not load: settings file "
+        f"{tmp_path / 'karen-ops.yaml'} is not valid YAML at line 3, column 27: mapping values "
+        "are not allowed here; fix that line, quoting any value that holds ': ' or ' #' or "
+        "starts with '*', '&', '!' or '%'; fix: fix the file named by KAREN_OPS_CONFIG"
+    ]
+    assert "Xy9pQ" not in failed[0]
+
+
+def test_a_malformed_schedule_setting_is_one_failed_line_naming_it(tmp_path, monkeypatch):
+    failed = _failed_settings_lines(tmp_path, monkeypatch, "schedules:\n  timezone: 5\n")
+
+    assert failed == [
+        "FAIL  code location     karen_ops.definitions does not load: schedules.timezone in "
+        f"{tmp_path / 'karen-ops.yaml'} must be a timezone name, not a number; use an IANA name "
+        "such as Europe/Berlin or UTC; fix: fix the file named by KAREN_OPS_CONFIG"
+    ]
+
+
+def test_malformed_alert_defaults_are_one_failed_line_naming_them(tmp_path, monkeypatch):
+    failed = _failed_settings_lines(tmp_path, monkeypatch, "alerting:\n  defaults: [1]\n")
+
+    assert failed == [
+        f"FAIL  alert settings    alerting.defaults in {tmp_path / 'karen-ops.yaml'} must be a "
+        "mapping, not a list; write it as defaults: {group_by: [alertname], "
+        "group_wait_seconds: 0}; fix: correct the alerting section"
+    ]
+
+
+def test_a_dagster_yaml_that_is_not_yaml_is_named_without_quoting_the_broken_line(
+    tmp_path, monkeypatch
+):
+    home = tmp_path / "dagster"
+    home.mkdir()
+    instance = home / "dagster.yaml"
+    instance.write_text("storage:\n  postgres:\n    postgres_url: postgresql://k:Xy9pQ@db/k: x\n")
+    clean_environment(monkeypatch, tmp_path / "home", DAGSTER_HOME=str(home))
+
+    line = check_instance().line()
+
+    assert line == (
+        f"FAIL  dagster instance  {instance} is not valid YAML at line 3, column 44: mapping "
+        f"values are not allowed here; fix: fix {instance}"
+    )

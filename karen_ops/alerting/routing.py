@@ -16,7 +16,9 @@ set, refreshed every minute so Alertmanager does not resolve it on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import math
+from dataclasses import dataclass, field
+from datetime import date
 
 from karen_ops import settings
 from karen_ops.alerting.model import Alert
@@ -93,79 +95,190 @@ def default_routes() -> tuple[Route, ...]:
 def load_alerting_config() -> AlertingConfig:
     """The ``alerting`` section of the ``KAREN_OPS_CONFIG`` file, or the defaults."""
     section = settings.config_section("alerting")
-    where = f"the alerting section of {settings.env(settings.OPS_CONFIG)}"
-    return parse_alerting_config(section, where=where)
+    return parse_alerting_config(section, source=settings.env(settings.OPS_CONFIG))
 
 
-def parse_alerting_config(section: dict, *, where: str = "alerting settings") -> AlertingConfig:
-    known = {
-        "routes",
-        "critical_jobs",
-        "critical_assets",
-        "stale_backup_hours",
-        "state_ttl_hours",
-        "defaults",
-    }
-    _refuse_unknown(section, known, where)
-    defaults = section.get("defaults") or {}
-    routes = section.get("routes")
-    parsed = (
-        tuple(_parse_route(raw, defaults, where) for raw in routes) if routes else default_routes()
-    )
+_TIMERS = ("group_wait_seconds", "group_interval_seconds", "repeat_interval_seconds")
+_DEFAULTS_KEYS = ("group_by", *_TIMERS)
+_ROUTE_KEYS = ("name", "channels", "match", "continue", *_DEFAULTS_KEYS)
+_SECTION_KEYS = (
+    "routes",
+    "critical_jobs",
+    "critical_assets",
+    "stale_backup_hours",
+    "state_ttl_hours",
+    "defaults",
+)
+_ROUTE_EXAMPLE = "{name: critical, match: {severity: critical}, channels: [email, slack]}"
+
+
+def parse_alerting_config(section: dict, *, source: str | None = None) -> AlertingConfig:
+    """``section`` checked setting by setting; an error names the setting (as in
+    ``alerting.routes[1].match``), the file ``source`` and how to fix it."""
+    check = _Checker(source or "the alerting settings")
+    check.known_keys(section, _SECTION_KEYS, "alerting")
+    defaults = check.route_defaults(section)
     return AlertingConfig(
-        routes=parsed,
-        critical_jobs=tuple(section.get("critical_jobs", AlertingConfig.critical_jobs)),
-        critical_assets=tuple(section.get("critical_assets", AlertingConfig.critical_assets)),
-        stale_backup_hours=_seconds_like(section, "stale_backup_hours", 26, where),
-        state_ttl_hours=_seconds_like(section, "state_ttl_hours", 7 * 24, where),
+        routes=check.routes(section, defaults),
+        critical_jobs=check.names(section, "critical_jobs", AlertingConfig.critical_jobs),
+        critical_assets=check.names(section, "critical_assets", AlertingConfig.critical_assets),
+        stale_backup_hours=check.amount(section, "stale_backup_hours", 26, "alerting"),
+        state_ttl_hours=check.amount(section, "state_ttl_hours", 7 * 24, "alerting"),
     )
 
 
-def _seconds_like(section: dict, key: str, default: float, where: str) -> float:
-    """A duration setting: a number of zero or more."""
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigurationError(
-            f"{key} in {where} must be a number of zero or more, not {value!r}"
+@dataclass(frozen=True)
+class _Checker:
+    """Reads the alerting settings of one file, refusing what would be misread: a bare string
+    where a list belongs would otherwise become a list of its letters."""
+
+    source: str
+
+    def error(self, setting: str, problem: str, fix: str) -> ConfigurationError:
+        return settings.setting_error(setting, problem, fix, source=self.source)
+
+    def known_keys(self, mapping: dict, known: tuple[str, ...], path: str) -> None:
+        unknown = sorted(str(key) for key in mapping if key not in known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s) {', '.join(unknown)} in {path} in {self.source}; "
+                f"known settings are {', '.join(sorted(known))}"
+            )
+
+    def mapping(self, value: object, setting: str, fix: str) -> dict:
+        if isinstance(value, dict):
+            return value
+        raise self.error(setting, f"must be a mapping, not {settings.describe(value)}", fix)
+
+    def strings(self, value: object, setting: str, example: str) -> tuple[str, ...]:
+        if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+            return tuple(value)
+        if isinstance(value, list):
+            problem = "must hold only names, and one of its items is not a name"
+        else:
+            problem = f"must be a list of names, not {settings.describe(value)}"
+        raise self.error(
+            setting,
+            problem,
+            f"write it as a list, even of one: {setting.rsplit('.', 1)[-1]}: {example}",
         )
-    return float(value)
 
+    def names(self, section: dict, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        if key not in section:
+            return default
+        return self.strings(section[key], f"alerting.{key}", f"[{', '.join(default)}]")
 
-_ROUTE_KEYS = {f.name for f in fields(Route)} - {"continue_matching"} | {"continue"}
-
-
-def _parse_route(raw: dict, defaults: dict, where: str) -> Route:
-    if not isinstance(raw, dict) or "name" not in raw or "channels" not in raw:
-        raise ConfigurationError(
-            f"every route in {where} needs a name and a list of channels; got {raw!r}"
+    def amount(self, mapping: dict, key: str, default: float, path: str) -> float:
+        """A duration or count: a finite number of zero or more."""
+        value = mapping.get(key, default)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if math.isfinite(value) and value >= 0:
+                return float(value)
+            shown = repr(value).replace("inf", ".inf").replace("nan", ".nan")
+        else:
+            shown = settings.describe(value)
+        raise self.error(
+            f"{path}.{key}",
+            f"must be a finite number of zero or more, not {shown}",
+            f"write it as {key}: {default:g}, for example",
         )
-    _refuse_unknown(raw, _ROUTE_KEYS, f"route {raw['name']} in {where}")
-    unknown_channels = sorted(set(raw["channels"]) - set(CHANNEL_NAMES))
-    if unknown_channels:
-        raise ConfigurationError(
-            f"route {raw['name']} in {where} names unknown channel(s) "
-            f"{', '.join(unknown_channels)}; channels are {', '.join(CHANNEL_NAMES)}"
-        )
-    merged = {**defaults, **raw}
-    timers = {
-        key: _seconds_like(merged, key, 0, f"route {raw['name']} in {where}")
-        for key in ("group_wait_seconds", "group_interval_seconds", "repeat_interval_seconds")
-        if key in merged
-    }
-    return Route(
-        name=str(raw["name"]),
-        channels=tuple(raw["channels"]),
-        match={str(k): str(v) for k, v in (raw.get("match") or {}).items()},
-        group_by=tuple(merged.get("group_by", ("alertname",))),
-        continue_matching=bool(raw.get("continue", False)),
-        **timers,
-    )
 
+    def route_defaults(self, section: dict) -> dict:
+        """The ``defaults`` every route starts from, each checked once here."""
+        if "defaults" not in section:
+            return {}
+        fix = "write it as defaults: {group_by: [alertname], group_wait_seconds: 0}"
+        raw = self.mapping(section["defaults"], "alerting.defaults", fix)
+        self.known_keys(raw, _DEFAULTS_KEYS, "alerting.defaults")
+        return self.route_settings(raw, "alerting.defaults")
 
-def _refuse_unknown(section: dict, known: set[str], where: str) -> None:
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown setting(s) {', '.join(unknown)} in {where}; "
-            f"known settings are {', '.join(sorted(known))}"
+    def route_settings(self, raw: dict, path: str) -> dict:
+        """The grouping and timer settings of ``raw``, checked; absent ones left out."""
+        found: dict = {
+            key: self.amount(raw, key, getattr(Route, key), path) for key in _TIMERS if key in raw
+        }
+        if "group_by" in raw:
+            found["group_by"] = self.strings(raw["group_by"], f"{path}.group_by", "[alertname]")
+        return found
+
+    def routes(self, section: dict, defaults: dict) -> tuple[Route, ...]:
+        if "routes" not in section:
+            return default_routes()
+        raw = section["routes"]
+        if raw == [] or raw is None:
+            raise self.error(
+                "alerting.routes",
+                "is empty, so no alert would go anywhere",
+                "list at least one route, or remove routes: to use the default routes",
+            )
+        if not isinstance(raw, list):
+            raise self.error(
+                "alerting.routes",
+                f"must be a list of routes, not {settings.describe(raw)}",
+                f"write each route as a list item: - {_ROUTE_EXAMPLE}",
+            )
+        routes = tuple(
+            self.route(entry, f"alerting.routes[{i}]", defaults) for i, entry in enumerate(raw)
         )
+        self.unique_names(routes)
+        return routes
+
+    def route(self, raw: object, path: str, defaults: dict) -> Route:
+        raw = self.mapping(raw, path, f"write each route as {_ROUTE_EXAMPLE}")
+        self.known_keys(raw, _ROUTE_KEYS, path)
+        for key in ("name", "channels"):
+            if key not in raw:
+                raise self.error(path, f"has no {key}", f"write each route as {_ROUTE_EXAMPLE}")
+        name = raw["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise self.error(
+                f"{path}.name", f"must be a name, not {settings.describe(name)}", "name the route"
+            )
+        channels = self.strings(raw["channels"], f"{path}.channels", "[email, slack]")
+        unknown = sorted(set(channels) - set(CHANNEL_NAMES))
+        if unknown:
+            raise self.error(
+                f"{path}.channels",
+                f"names unknown channel(s) {', '.join(unknown)}",
+                f"channels are {', '.join(CHANNEL_NAMES)}",
+            )
+        return Route(
+            name=name,
+            channels=channels,
+            match=self.matchers(raw.get("match", {}), f"{path}.match"),
+            continue_matching=self.flag(raw.get("continue", False), f"{path}.continue"),
+            **{**defaults, **self.route_settings(raw, path)},
+        )
+
+    def matchers(self, raw: object, setting: str) -> dict[str, str]:
+        """Label matchers: each label to the one value it must have."""
+        example = "match: {severity: critical}"
+        matchers = self.mapping(raw, setting, f"write it as {example}")
+        for label, value in matchers.items():
+            # A YAML boolean or float would match no label: labels hold text such as "true".
+            text = isinstance(value, str | int | date) and not isinstance(value, bool)
+            if not isinstance(label, str) or not text:
+                raise self.error(
+                    setting,
+                    "must map each label to the one value it must have",
+                    f"write it as {example}, quoting values such as 'true' or '1.5'",
+                )
+        return {label: str(value) for label, value in matchers.items()}
+
+    def flag(self, value: object, setting: str) -> bool:
+        if isinstance(value, bool):
+            return value
+        raise self.error(
+            setting, f"must be true or false, not {settings.describe(value)}", "write true or false"
+        )
+
+    def unique_names(self, routes: tuple[Route, ...]) -> None:
+        # Groups are keyed by route name, so two routes of one name would share their groups.
+        names = [route.name for route in routes]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise self.error(
+                "alerting.routes",
+                f"has more than one route named {', '.join(repeated)}",
+                "give every route a name of its own",
+            )

@@ -42,8 +42,12 @@ def check_instance() -> Finding:
         return fail(item, f"{config} does not exist", copy)
     try:
         loaded = yaml.safe_load(config.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        return fail(item, f"cannot read {config}: {exc}", f"fix {config}")
+    except OSError as exc:
+        return fail(item, f"cannot read {config}: {exc.strerror}", f"fix {config}")
+    except yaml.YAMLError as exc:
+        # Not PyYAML's own message: it quotes the broken line, which may hold a password.
+        detail = f"{config} is not valid YAML {settings.describe_yaml_error(exc)}"
+        return fail(item, detail, f"fix {config}")
 
     try:
         storage = _open_instance(folder)

@@ -33,6 +33,11 @@ class Finding:
         return f"{text}; fix: {self.fix}" if self.fix else text
 
 
+# Why the checks of one settings section are skipped when the file as a whole is broken: the
+# code location check fails on it already, and one cause should make one failed line.
+SETTINGS_FILE_BROKEN = "the settings file does not load (see the code location line)"
+
+
 def ok(item: str, detail: str) -> Finding:
     return Finding(item, Status.OK, detail)
 

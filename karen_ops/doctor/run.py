@@ -8,10 +8,10 @@ from karen_ops.alerting.resource import AlertingResource
 from karen_ops.doctor.archiving import archiving_checks
 from karen_ops.doctor.database import database_checks, fleet_checks
 from karen_ops.doctor.instance import instance_checks
-from karen_ops.doctor.model import Finding, fail
+from karen_ops.doctor.model import SETTINGS_FILE_BROKEN, Finding, fail, skip
 from karen_ops.doctor.services import alerting_checks, check_redis
 from karen_ops.doctor.store import store_checks
-from karen_ops.errors import ConfigurationError
+from karen_ops.errors import ConfigurationError, SettingsFileError
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
@@ -34,6 +34,8 @@ def sections() -> list[Callable[[], list[Finding]]]:
 def _fleet_section() -> list[Finding]:
     try:
         fleet = load_fleet()
+    except SettingsFileError:
+        return [skip("fleet settings", f"not read: {SETTINGS_FILE_BROKEN}")]
     except ConfigurationError as exc:
         # The message names the file and the entry but never echoes a value, which may be a
         # URL with its password.

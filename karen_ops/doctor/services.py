@@ -23,8 +23,8 @@ from karen_ops.alerting.resource import (
     AlertingResource,
 )
 from karen_ops.alerting.routing import AlertingConfig, load_alerting_config
-from karen_ops.doctor.model import Finding, fail, ok, skip, warn
-from karen_ops.errors import ConfigurationError, KarenOpsError
+from karen_ops.doctor.model import SETTINGS_FILE_BROKEN, Finding, fail, ok, skip, warn
+from karen_ops.errors import ConfigurationError, KarenOpsError, SettingsFileError
 from karen_ops.resources.redis import RedisResource
 
 # Each probe answers in well under this on a working network; a dead host fails in seconds.
@@ -75,6 +75,9 @@ def alerting_checks(resource: AlertingResource) -> list[Finding]:
     findings: list[Finding] = []
     try:
         config = load_alerting_config()
+    except SettingsFileError:
+        findings.append(skip("alert settings", f"not read: {SETTINGS_FILE_BROKEN}"))
+        config = None
     except ConfigurationError as exc:
         # Every alert sensor tick fails on the same error until the file is fixed.
         findings.append(fail("alert settings", str(exc), "correct the alerting section"))
