@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import dagster as dg
 
+from karen_ops.backups.dump import BackupRequest, take_backup
+from karen_ops.backups.manifest import manifest_key
 from karen_ops.backups.scratch import SCRATCH_PREFIX
 from karen_ops.demo.synthetic import load_synthetic_database, table_row_counts
 from karen_ops.resources.postgres import connect
 from karen_ops_tests.conftest import check_evaluations, stored_files
-from karen_ops_tests.runs import materialize_day, only_manifest
+from karen_ops_tests.runs import failure_message, materialize_day, only_manifest
 from karen_ops_tests.servers import exact_row_counts
 
 
@@ -125,3 +128,43 @@ def test_damaged_manifests_stop_no_other_backups_verification(chinook, store, ye
     assert result.success
     verified = result.asset_materializations_for_node("backup_verification")[0].metadata
     assert verified["backup_id"].value == good["backup_id"]
+
+
+def test_verification_restores_the_backup_this_instance_took_not_a_newer_namesake(
+    server, chinook, store, yesterday
+):
+    instance = dg.DagsterInstance.ephemeral()
+    ours = materialize_day(chinook, store, yesterday, only="postgres_backup", instance=instance)
+    ours_id = ours.asset_materializations_for_node("postgres_backup")[0].metadata["backup_id"]
+    # Another deployment sharing the store backs up its own database of the same name, later.
+    with server.database("namesake") as other:
+        with connect(other, setting="test", autocommit=True) as conn:
+            conn.execute("CREATE TABLE elsewhere AS SELECT 1 AS only_here")
+        request = BackupRequest(other, store, partition=yesterday, label=chinook.dbname)
+        theirs = take_backup(request, logging.getLogger("test"))
+
+    verified = materialize_day(
+        chinook, store, yesterday, only="backup_verification", instance=instance
+    )
+
+    assert verified.success
+    metadata = verified.asset_materializations_for_node("backup_verification")[0].metadata
+    assert metadata["backup_id"].value == ours_id.value != theirs.backup_id
+    assert all(e.passed for e in check_evaluations(verified).values())
+
+
+def test_verification_of_a_recorded_backup_gone_from_the_store_names_it(chinook, store, yesterday):
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize_day(chinook, store, yesterday, only="postgres_backup", instance=instance)
+    manifest = only_manifest(store, chinook.dbname, yesterday)
+    store.delete(manifest_key(manifest.archive_key))
+
+    verified = materialize_day(
+        chinook, store, yesterday, only="backup_verification", instance=instance
+    )
+
+    assert not verified.success
+    assert (
+        f"backup {manifest.backup_id}, which postgres_backup recorded for {yesterday}, is not "
+        f"among the complete backups of database {chinook.dbname} in {store.url}"
+    ) in failure_message(verified)

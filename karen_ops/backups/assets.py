@@ -7,7 +7,7 @@ import dagster as dg
 
 from karen_ops.backups.checks import CHECK_SPECS, check_results
 from karen_ops.backups.dump import BackupRequest, take_backup
-from karen_ops.backups.manifest import Manifest, newest_manifest
+from karen_ops.backups.manifest import Manifest, recorded_manifest
 from karen_ops.backups.partitions import (
     backup_target,
     daily_dimension,
@@ -78,8 +78,11 @@ def build_backup_assets(
             store = backup_store.open()
             source = postgres.source(target.database)
             name = target.database.name if target.database else source.dbname
+            backup_id = _recorded_backup_id(
+                context.instance, postgres_backup.key, context.partition_key
+            )
             request = VerifyRequest(
-                manifest=newest_manifest(store, name, target.day),
+                manifest=recorded_manifest(store, name, target.day, backup_id),
                 store=store,
                 source=source,
                 verify_server=postgres.verify_server(target.database),
@@ -96,6 +99,20 @@ def build_backup_assets(
         )
 
     return [postgres_backup, backup_verification]
+
+
+def _recorded_backup_id(
+    instance: dg.DagsterInstance, backup: dg.AssetKey, partition_key: str
+) -> str | None:
+    """The backup id of the partition's newest postgres_backup materialization, if any."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=backup, asset_partitions=[partition_key]),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    recorded = records[0].asset_materialization.metadata.get("backup_id")
+    return str(recorded.value) if recorded is not None else None
 
 
 def backup_metadata(manifest: Manifest, store: BackupStore) -> dict[str, object]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from karen_ops.errors import RestoreError
 from karen_ops.resources.store import BackupStore
+from karen_ops.settings import BACKUP_URL
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,26 @@ def newest_manifest(store: BackupStore, database: str, day: str) -> Manifest:
             f"materialize postgres_backup for partition {day} first"
         )
     return manifests[-1]
+
+
+def recorded_manifest(
+    store: BackupStore, database: str, day: str, backup_id: str | None
+) -> Manifest:
+    """The backup ``backup_id`` of the day, as the instance recorded it, else the day's newest.
+
+    The id decides because the name does not: another deployment sharing the store may hold a
+    database of the same name, and its newer backup must not be verified in place of ours.
+    """
+    if backup_id is None:
+        return newest_manifest(store, database, day)
+    for manifest in list_manifests(store, database, day):
+        if manifest.backup_id == backup_id:
+            return manifest
+    raise RestoreError(
+        f"backup {backup_id}, which postgres_backup recorded for {day}, is not among the "
+        f"complete backups of database {database} in {store.url}: it was deleted or moved, or "
+        f"the store is not the one it was written to; check {BACKUP_URL}"
+    )
 
 
 def manifest_key(archive_key: str) -> str:
