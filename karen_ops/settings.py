@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from karen_ops.errors import ConfigurationError, SettingsFileError
+from karen_ops.yaml_files import DuplicateKeyError, describe_yaml_error, load_unique_keys
 
 DATABASE_URL = "KAREN_DATABASE_URL"
 VERIFY_DATABASE_URL = "KAREN_VERIFY_DATABASE_URL"
@@ -315,7 +316,7 @@ def _load_config_file() -> dict:
             f"settings file {path} is not UTF-8 text; save it as UTF-8 or unset {OPS_CONFIG}"
         ) from None
     try:
-        loaded = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        loaded = load_unique_keys(text)
     except yaml.YAMLError as exc:
         # ``from None``: PyYAML's own message quotes the offending line, which may hold a
         # password, and Dagster shows a chained exception in the UI beside this one.
@@ -336,47 +337,8 @@ def _load_config_file() -> dict:
     return loaded
 
 
-class _DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping of the settings file names one key twice."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key written twice in one mapping: PyYAML keeps the last
-    value silently, and the operator most often edited the first."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        first_lines: dict[object, int] = {}
-        for key_node, _ in node.value:
-            # Keys merged in with ``<<`` may be overridden on purpose; only written keys count.
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                first = first_lines.get(key)
-            except TypeError:
-                continue  # an unhashable key, which the safe loader refuses on its own
-            if first is None:
-                first_lines[key] = key_node.start_mark.line + 1
-            else:
-                named = isinstance(key, str) and _VARIABLE_NAME.fullmatch(key)
-                shown = f"key {key}" if named else "a key"  # not a name: perhaps a URL
-                raise _DuplicateKeyError(
-                    None,
-                    None,
-                    f"{shown} is written twice in one mapping (first at line {first})",
-                    key_node.start_mark,
-                )
-        return super().construct_mapping(node, deep=deep)
-
-
-# Text PyYAML quotes from the file, such as an alias or tag that is really a password
-# starting with '*' or '!'. A single character (escaped like '\t' or not) still shows, and so
-# do PyYAML's own token names such as '<stream end>'.
-_QUOTED_FILE_TEXT = re.compile(r"'(?!<)[^']{3,}'")
-
-
 def _yaml_error(path: str, exc: yaml.YAMLError) -> str:
-    if isinstance(exc, _DuplicateKeyError):
+    if isinstance(exc, DuplicateKeyError):
         fix = "keep the one you mean and delete the other"
     else:
         fix = (
@@ -384,17 +346,3 @@ def _yaml_error(path: str, exc: yaml.YAMLError) -> str:
             "'!' or '%'"
         )
     return f"settings file {path} is not valid YAML {describe_yaml_error(exc)}; {fix}"
-
-
-def describe_yaml_error(exc: yaml.YAMLError) -> str:
-    """Where a YAML file is broken and how, without PyYAML's quote of the offending line, which
-    may hold a password: ``at line 2, column 27: mapping values are not allowed here``."""
-    problem = getattr(exc, "problem", None)
-    mark = getattr(exc, "problem_mark", None)
-    if problem is None or mark is None:
-        return f"({type(exc).__name__})"
-    where = f"at line {mark.line + 1}, column {mark.column + 1}"
-    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    if context and context_mark:
-        where += f" ({context} from line {context_mark.line + 1})"
-    return f"{where}: {_QUOTED_FILE_TEXT.sub('(text not shown)', problem)}"
