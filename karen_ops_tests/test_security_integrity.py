@@ -9,6 +9,7 @@ import pytest
 
 from karen_ops.security import commands
 from karen_ops.security.definitions import build_definitions
+from karen_ops.security.integrity import IntegrityError
 from karen_ops.security.settings import SecuritySettingsResource
 from karen_ops.settings import ScheduleSettings
 
@@ -76,7 +77,6 @@ def test_changed_file_stays_flagged_until_accepted(tmp_path, monkeypatch, capsys
 
 
 def test_accept_before_any_run_says_what_to_do(tmp_path, monkeypatch, capsys):
-    from karen_ops.security.integrity import IntegrityError
 
     (tmp_path / "dagster").mkdir()
     with pytest.raises(IntegrityError, match="file_integrity was never materialized"):
@@ -117,7 +117,6 @@ def test_missing_critical_files_fail_the_first_run_naming_them(tmp_path):
 def test_accept_refuses_missing_files_unless_allowed_and_they_stay_flagged(
     tmp_path, monkeypatch, capsys
 ):
-    from karen_ops.security.integrity import IntegrityError
 
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
@@ -146,7 +145,7 @@ def test_accept_refuses_missing_files_unless_allowed_and_they_stay_flagged(
     assert code == 0
     assert out.startswith("accepted 1 file hash(es) as the file_integrity baseline\n")
     assert out.endswith(
-        "still missing, flagged until restored or removed from security.critical_files:\n"
+        "still missing, flagged until fixed or removed from security.critical_files:\n"
         + "".join(f"  {path}\n" for path in absent)
     )
     assert not after_accept.passed
@@ -154,3 +153,36 @@ def test_accept_refuses_missing_files_unless_allowed_and_they_stay_flagged(
     assert after_accept.metadata["missing_files"].value == ", ".join(map(str, absent))
     assert restored.metadata["new_files"].value == str(absent[0])
     assert restored.metadata["missing_files"].value == f"{absent[1]}, {absent[2]}"
+
+
+def test_a_file_the_scan_cannot_read_is_flagged_not_taken_into_the_baseline(
+    tmp_path, monkeypatch, capsys
+):
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    # Opening a folder fails as a root-only file does for a scan that is not run as root.
+    unreadable = tmp_path / "sudoers"
+    unreadable.mkdir()
+    files = [str(passwd), str(unreadable)]
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        first = _materialize(instance, files)
+    check = first.get_asset_check_evaluations()[0]
+    baseline = first.asset_materializations_for_node("file_integrity")[0].metadata["baseline"]
+    with pytest.raises(IntegrityError) as refused:
+        _accept(tmp_path, dagster_home, monkeypatch, capsys)
+
+    assert not check.passed
+    assert check.metadata["unreadable_files"].value == str(unreadable)
+    assert check.description == (
+        f"unreadable: {unreadable}; let the user that runs file_integrity read the unreadable "
+        "file(s) (a group with read access, say), or remove them from security.critical_files "
+        "in $KAREN_OPS_CONFIG or on the security_settings resource"
+    )
+    assert str(unreadable) not in baseline.value
+    assert str(refused.value).startswith(
+        f"could not accept file changes: 1 critical file(s) are unreadable: {unreadable}; "
+        "restore them or let file_integrity read them, or remove them from"
+    )

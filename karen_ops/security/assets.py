@@ -88,7 +88,8 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
                 "critical_files_match_baseline",
                 asset="file_integrity",
                 description="Every critical file exists and has its accepted SHA-256 (ERROR; "
-                "a missing file until it is restored or no longer watched, a changed one until "
+                "a missing or unreadable file until it is restored, readable or no longer "
+                "watched, a changed one until "
                 "`karen-ops integrity accept`).",
             )
         ],
@@ -106,18 +107,18 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
             context.log.info("file integrity baseline recorded files=%d", len(baseline))
         result = integrity.compare(baseline, observed)
         description = integrity.describe(result, _LISTED)
-        if result.missing:
-            context.log.warning(
-                "critical files missing count=%d paths=%s",
-                len(result.missing),
-                ",".join(result.missing),
-            )
+        for kind, paths in (("missing", result.missing), ("unreadable", result.unreadable)):
+            if paths:
+                context.log.warning(
+                    "critical files %s count=%d paths=%s", kind, len(paths), ",".join(paths)
+                )
         return dg.MaterializeResult(
             metadata={
                 "files": len(observed),
                 "baseline_recorded_now": first_run,
                 "changed": len(result.changed),
                 "missing": len(result.missing),
+                "unreadable": len(result.unreadable),
                 "observed": json.dumps(observed, sort_keys=True),
                 "baseline": json.dumps(baseline, sort_keys=True),
             },
@@ -130,6 +131,7 @@ def build_security_assets(timezone: str) -> list[dg.AssetsDefinition]:
                     metadata={
                         "changed_files": ", ".join(result.changed) or "none",
                         "missing_files": ", ".join(result.missing) or "none",
+                        "unreadable_files": ", ".join(result.unreadable) or "none",
                         "new_files": ", ".join(result.added) or "none",
                     },
                 )

@@ -36,8 +36,9 @@ def _accept(home: Path, args: argparse.Namespace) -> int:
     print(f"accepted {len(accepted.baseline)} file hash(es) as the file_integrity baseline")
     for path, digest in sorted(accepted.baseline.items()):
         print(f"  {digest[:16]}  {path}")
-    if accepted.missing:
-        print("still missing, flagged until restored or removed from security.critical_files:")
-        for path in accepted.missing:
-            print(f"  {path}")
+    for kind, paths in (("missing", accepted.missing), ("unreadable", accepted.unreadable)):
+        if paths:
+            print(f"still {kind}, flagged until fixed or removed from security.critical_files:")
+            for path in paths:
+                print(f"  {path}")
     return 0
