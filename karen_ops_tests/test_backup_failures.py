@@ -69,7 +69,10 @@ def test_verification_without_a_backup_says_what_to_run(chinook, store, yesterda
     assert not result.success
     message = failure_message(result)
     assert f"no complete backup of database {chinook.dbname} for {yesterday}" in message
-    assert f"materialize postgres_backup for partition {yesterday} first" in message
+    assert (
+        f"materialize postgres_backup for partition {yesterday} first (a day can be backed up "
+        "until 2 days after it ends; an older day without a backup has none to verify)"
+    ) in message
 
 
 def test_an_old_partition_is_refused_rather_than_mislabelled(chinook, store):

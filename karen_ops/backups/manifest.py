@@ -14,6 +14,7 @@ import secrets
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from karen_ops.backups.partitions import BACKUP_GRACE
 from karen_ops.errors import RestoreError
 from karen_ops.resources.store import BackupStore
 from karen_ops.settings import BACKUP_URL
@@ -160,7 +161,9 @@ def newest_manifest(store: BackupStore, database: str, day: str) -> Manifest:
     if not manifests:
         raise RestoreError(
             f"no complete backup of database {database} for {day} in {store.url}; "
-            f"materialize postgres_backup for partition {day} first"
+            f"materialize postgres_backup for partition {day} first (a day can be backed up "
+            f"until {BACKUP_GRACE.days} days after it ends; an older day without a backup has "
+            f"none to verify)"
         )
     return manifests[-1]
 
