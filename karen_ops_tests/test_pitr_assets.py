@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,3 +82,59 @@ def test_wal_archive_passes_then_names_the_gap_when_a_segment_is_deleted(
     assert gap.description.startswith("1 WAL segment(s) missing from the archive after base")
     assert gap.description.endswith(f": {middle}")
     assert gap.metadata["missing"].value == middle
+
+
+def test_archive_lag_names_the_waiting_segments_and_where_to_look_when_archiving_stops(
+    server_folder: Path, private_server_factory
+) -> None:
+    env = {"KAREN_BACKUP_URL": server_folder.as_uri(), "KAREN_PITR_CLUSTER": "karen-test"}
+    server = private_server_factory(env)
+    resources = {
+        "postgres": PostgresResource(
+            database_url=server.url(), pg_bin_dir=str(server.user.bin_dir)
+        ),
+        "backup_store": BackupStoreResource(url=server_folder.as_uri()),
+        # No idle switch: it would wait a minute for a segment that can no longer be archived.
+        "pitr": PitrResource(cluster="karen-test", max_lag_seconds=2, idle_switch_seconds=86400),
+    }
+    dg.materialize([postgres_base_backup], resources=resources)
+    newest = server.switch_and_wait()
+
+    server.execute("ALTER SYSTEM SET archive_command = 'false'")
+    server.execute("SELECT pg_reload_conf()")
+    server.execute("CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 1000) g")
+    server.execute("SELECT pg_switch_wal()")
+    # Right after a switch the server's position names the closed segment; move past it.
+    server.execute("INSERT INTO notes VALUES (0)")
+    _wait_until_archiving_fails(server)
+
+    hourly = hourly_partitions(ScheduleSettings())
+    partition = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%d-%H:00")
+    wal_archive = build_wal_archive(hourly)
+    result = dg.materialize(
+        [wal_archive], resources=resources, partition_key=partition, raise_on_error=False
+    )
+
+    lag = check_evaluations(result)["archive_lag_within_hour"]
+    assert not lag.passed
+    assert re.fullmatch(
+        r"WAL archiving is behind: 1 completed segment\(s\) are not in the archive and the "
+        r"server last archived a segment \d+ seconds ago, over the limit of 2 seconds; newest "
+        rf"archived: {newest}\. A restore would lose the changes since then: see "
+        r"pg_stat_archiver \(last_failed_wal\) and the server log for why archive_command "
+        r"\('karen-ops wal-push %p'\) fails",
+        lag.description,
+    )
+
+
+def _wait_until_archiving_fails(server, timeout: float = 30.0) -> None:
+    """The reload reaches the archiver on its own time; its first failure proves it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.execute("SELECT failed_count FROM pg_stat_archiver")[0][0] > 0:
+            time.sleep(2.5)  # let the lag pass the 2-second limit
+            return
+        time.sleep(0.2)
+    raise AssertionError(
+        f"archiving did not fail within {timeout}s:\n{server.server_log()[-2000:]}"
+    )

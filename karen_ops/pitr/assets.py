@@ -15,7 +15,7 @@ from karen_ops.pitr.basemanifest import newest_base_backup
 from karen_ops.pitr.continuity import describe_missing
 from karen_ops.pitr.drill import DrillRequest, run_drill
 from karen_ops.pitr.resource import PitrResource
-from karen_ops.pitr.status import archive_status
+from karen_ops.pitr.status import ArchiveStatus, archive_status
 from karen_ops.pitr.unpack import VerifyOutcome, unpack_base_backup, verify_unpacked
 from karen_ops.resources.postgres import PostgresResource, connect
 from karen_ops.resources.store import BackupStoreResource
@@ -60,6 +60,14 @@ def postgres_base_backup(
         severity=ERROR
         if verification.outcome is VerifyOutcome.FAILED
         else dg.AssetCheckSeverity.WARN,
+        description=None
+        if verification.outcome is not VerifyOutcome.FAILED
+        else (
+            f"pg_verifybackup {verification.tool} found base backup {manifest.backup_id} "
+            f"differing from PostgreSQL's manifest: {verification.detail[:500]}; it cannot be "
+            "trusted for a restore: materialize postgres_base_backup again, and check the "
+            "backup store's disk if the next one differs too"
+        ),
         metadata={"outcome": verification.outcome.value, "detail": verification.detail[:2000]},
     )
     return dg.MaterializeResult(
@@ -135,6 +143,7 @@ def build_wal_archive(hourly: dg.HourlyPartitionsDefinition) -> dg.AssetsDefinit
                 check_name="archive_lag_within_hour",
                 passed=lag <= pitr.max_lag_seconds,
                 severity=ERROR,
+                description=_lag_description(status, pitr.max_lag_seconds),
                 metadata={
                     "lag_seconds": dg.MetadataValue.float(lag if math.isfinite(lag) else -1.0),
                     "lag_segments": status.lag_segments,
@@ -154,6 +163,27 @@ def build_wal_archive(hourly: dg.HourlyPartitionsDefinition) -> dg.AssetsDefinit
         )
 
     return wal_archive
+
+
+def _lag_description(status: ArchiveStatus, limit_seconds: float) -> str | None:
+    """What a failed archive_lag_within_hour saw and where to look; None when it passed."""
+    if status.lag_seconds <= limit_seconds:
+        return None
+    if math.isfinite(status.lag_seconds):
+        waited = f"the server last archived a segment {_span(status.lag_seconds)} ago"
+    else:
+        waited = "the server has not archived a segment since its statistics were reset"
+    return (
+        f"WAL archiving is behind: {status.lag_segments} completed segment(s) are not in the "
+        f"archive and {waited}, over the limit of {_span(limit_seconds)}; newest archived: "
+        f"{status.newest_archived or 'none'}. A restore would lose the changes since then: "
+        "see pg_stat_archiver (last_failed_wal) and the server log for why archive_command "
+        "('karen-ops wal-push %p') fails"
+    )
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f} seconds" if seconds < 120 else f"{seconds / 60:.0f} minutes"
 
 
 @dg.asset(
