@@ -20,6 +20,11 @@ command that fixes it. The tree::
     └── PitrError              archiving, a base backup, a drill or a restore went wrong
         ├── SegmentConflictError  a different WAL file of the same name is already archived
         └── SegmentMissingError   a WAL file PostgreSQL asked for is not in the archive
+
+A request declined before any work began (a partition that can no longer be taken) is a
+``RequestRefused`` as well as its domain's error: ``BackupRefused``, ``ArchiveRefused`` and
+``CapacityRefused``. Nothing was attempted or lost, so run alerts tell whoever asked instead
+of paging on-call.
 """
 
 
@@ -90,3 +95,21 @@ class SegmentConflictError(PitrError):
 
 class SegmentMissingError(PitrError):
     """The archive holds no WAL file of the requested name."""
+
+
+class RequestRefused(KarenOpsError):
+    """A request declined as asked, before any work began: a partition that can no longer be
+    taken, a range a snapshot cannot fill. Nothing was attempted and nothing was lost; whoever
+    asked has to ask differently, so run alerts tell them instead of paging on-call."""
+
+
+class BackupRefused(BackupError, RequestRefused):
+    """A backup asked for a partition it cannot be recorded under."""
+
+
+class ArchiveRefused(ArchiveError, RequestRefused):
+    """An archive asked for a partition it cannot be recorded under."""
+
+
+class CapacityRefused(CapacityError, RequestRefused):
+    """A capacity snapshot asked for a day or a range it cannot observe."""

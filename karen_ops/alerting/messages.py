@@ -19,12 +19,29 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s
 _KEYWORD_PASSWORD = re.compile(r"(?i)(?P<head>\b\w*password\s*[=:]\s*)(?:'[^']*'|\"[^\"]*\"|\S+)")
 
 _LISTED = 10
+# An error quoted in an alert: enough to act on from a chat message or a mail; the page the
+# alert links to has the rest.
+SHORT_LINES = 5
+SHORT_CHARS = 600
+_CUT = " [cut short; the link below has all of it]"
 
 
 def redact(text: str) -> str:
     """The text with passwords in URLs and ``password=`` pairs replaced by ``***``."""
     text = _URL_PASSWORD.sub(r"\g<head>***", text)
     return _KEYWORD_PASSWORD.sub(r"\g<head>***", text)
+
+
+def shorten(text: str, *, lines: int = SHORT_LINES, chars: int = SHORT_CHARS) -> str:
+    """The first non-empty lines of ``text``, at most ``chars`` long and cut at a space, with
+    a note where something was left out. Redacted before it is cut: a cut through a URL would
+    leave a password that the patterns no longer recognise."""
+    kept = [line.rstrip() for line in redact(text).splitlines() if line.strip()]
+    short = "\n".join(kept[:lines])
+    if len(short) <= chars:
+        return short + (_CUT if len(kept) > lines else "")
+    head = short[:chars].rpartition(" ")[0]
+    return (head or short[:chars]) + _CUT
 
 
 @dataclass(frozen=True)
@@ -55,8 +72,9 @@ class Notification:
         urgent = min(self.firing, key=lambda a: a.incident_level.value)
         level = urgent.incident_level
         resolved = f", {len(self.resolved)} resolved" if self.resolved else ""
+        state = "NOTICE" if _one_off(self.firing) else "FIRING"
         return redact(
-            f"[FIRING:{len(self.firing)}] {self.name} ({urgent.severity.value}, {level.value}: "
+            f"[{state}:{len(self.firing)}] {self.name} ({urgent.severity.value}, {level.value}: "
             f"respond within {level.response_time}){resolved}"
         )
 
@@ -76,8 +94,8 @@ def _initial(alerts: tuple[Alert, ...]) -> str:
         if len(alerts) == 1
         else f"What: {len(alerts)} alerts of {first.name}",
         f"Impact: {first.impact}",
-        f"Status: firing since {_when(min(a.starts_at for a in alerts))}; incident level "
-        f"{first.incident_level.value}, respond within {first.incident_level.response_time}",
+        f"Status: {_state(alerts)}; incident level {first.incident_level.value}, respond "
+        f"within {first.incident_level.response_time}",
     ]
     for alert in alerts[:_LISTED]:
         lines.append(f"- {alert.summary}")
@@ -88,6 +106,17 @@ def _initial(alerts: tuple[Alert, ...]) -> str:
     if len(alerts) > _LISTED:
         lines.append(f"- and {len(alerts) - _LISTED} more")
     return "\n".join(lines)
+
+
+def _one_off(alerts: tuple[Alert, ...]) -> bool:
+    return all(alert.one_off for alert in alerts)
+
+
+def _state(alerts: tuple[Alert, ...]) -> str:
+    since = _when(min(a.starts_at for a in alerts))
+    if _one_off(alerts):
+        return f"a notice of {since}, sent once; nothing will resolve it"
+    return f"firing since {since}"
 
 
 def _resolution(alerts: tuple[Alert, ...]) -> str:

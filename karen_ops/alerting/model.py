@@ -78,6 +78,10 @@ class Alert:
     ends_at: float | None = None
     cause: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # A notice of something already over, such as a refused request: sent once on every
+    # delivery, then forgotten. Nothing later can resolve it, and a firing alert that nothing
+    # resolves would otherwise repeat every hour until its state expires after a week.
+    one_off: bool = False
 
     @property
     def name(self) -> str:

@@ -138,10 +138,12 @@ class Notifier:
         with self.store.locked():
             records = self.store.alerts()
             groups = self.store.groups()
-            for delivery in self._deliveries(records.values()):
+            deliveries = self._deliveries(records.values())
+            for delivery in deliveries:
                 group = groups.get(delivery.state_key) or GroupRecord()
                 self._deliver(delivery, group, immediate, report, budget)
             self._forget_resolved(records.values())
+            self._forget_sent_notices(deliveries)
         if report.deferred:
             self.log.warning(
                 "alert delivery out of time budget=%.0fs deferred_groups=%d slow_channels=%s; "
@@ -192,7 +194,8 @@ class Notifier:
             due = immediate or group.failed or now - since >= wait
         else:
             repeat_from = group.last_sent_at
-            due = bool(firing) and (
+            # A one-off notice still held for a delivery that failed is not repeated elsewhere.
+            due = any(not r.alert.one_off for r in firing) and (
                 repeat_from is not None and now - repeat_from >= route.repeat_interval_seconds
             )
         if not due:
@@ -254,3 +257,17 @@ class Notifier:
                 continue
             if all(status == Status.RESOLVED.value for status in record.sent.values()):
                 self.store.delete_alert(record.alert.fingerprint)
+
+    def _forget_sent_notices(self, deliveries: list[_Delivery]) -> None:
+        """Drop one-off notices once every delivery that takes them has sent them; one that
+        a channel refused stays, to be tried again next flush."""
+        takers: dict[str, set[str]] = {}
+        notices: dict[str, AlertRecord] = {}
+        for delivery in deliveries:
+            for record in delivery.records:
+                if record.alert.one_off and record.alert.status is Status.FIRING:
+                    takers.setdefault(record.alert.fingerprint, set()).add(delivery.id)
+                    notices[record.alert.fingerprint] = record
+        for fingerprint, record in notices.items():
+            if all(record.sent.get(d) == Status.FIRING.value for d in takers[fingerprint]):
+                self.store.delete_alert(fingerprint)

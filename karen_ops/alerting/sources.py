@@ -12,12 +12,13 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
-from karen_ops.alerting.messages import redact
+from karen_ops.alerting.messages import redact, shorten
 from karen_ops.alerting.model import Alert, IncidentLevel, Severity, make_labels, severity_of_check
 from karen_ops.alerting.routing import AlertingConfig
 from karen_ops.partitions import PARTITION_TAG
 
 RUN_FAILED = "DagsterRunFailed"
+RUN_REFUSED = "DagsterRunRefused"
 CHECK_FAILED = "AssetCheckFailed"
 BACKUP_STALE = "VerifiedBackupStale"
 STATE_UNAVAILABLE = "AlertStateUnavailable"
@@ -27,8 +28,6 @@ VERIFICATION = dg.AssetKey("backup_verification")
 # code locations that have several partitions definitions).
 HIDDEN_ASSET_JOB = "__ASSET_JOB"
 
-# Enough of an error to recognise it in a chat message; the rest is one click away.
-_ERROR_LINES = 5
 # Check executions read per check and tick; more than this between two ticks is a backlog
 # whose oldest part no longer matters, as each check's newest result decides its state.
 CHECK_HISTORY = 50
@@ -37,7 +36,8 @@ CHECK_HISTORY = 50
 @dataclass(frozen=True)
 class FailedStep:
     step: str
-    error: str
+    error: str  # the root cause, as the step's failure event recorded it
+    refused: bool = False  # karen-ops declined the request before any work
 
 
 def run_failure_alert(
@@ -47,10 +47,7 @@ def run_failure_alert(
     partition = run.tags.get(PARTITION_TAG)
     where = f" for partition {partition}" if partition else ""
     details = [f"run {run.run_id}"]
-    for step in steps:
-        lines = [line for line in step.error.splitlines() if line.strip()][:_ERROR_LINES]
-        details.append(f"step {step.step} failed:")
-        details.extend(f"  {line}" for line in lines)
+    details += [f"step {step.step} failed: {shorten(step.error)}" for step in steps]
     if not steps:
         details.append(message.strip() or "the run failed before any step ran")
     return Alert(
@@ -62,6 +59,54 @@ def run_failure_alert(
         link=link,
         starts_at=at,
     )
+
+
+def run_refusal_alert(run: dg.DagsterRun, steps: list[FailedStep], link: str, at: float) -> Alert:
+    """A run whose every failed step karen-ops refused before doing any work, such as a backup
+    of a partition too old to be taken now: a warning for whoever launched it.
+
+    It is a one-off notice rather than an alert that waits for a resolution: the refusal is
+    over when it is announced, and the success that resolves a failed run never comes, as the
+    same request is refused every time. A refusal is also no failure of the job or partition,
+    so it goes under its own alert name and leaves their failed-run alerts alone."""
+    partition = run.tags.get(PARTITION_TAG)
+    where = f" for partition {partition}" if partition else ""
+    how, who = launched_by(run)
+    details = [f"run {run.run_id}, launched {who}"]
+    details += [f"step {step.step} refused: {shorten(step.error)}" for step in steps]
+    assets = picked_assets(run)
+    return Alert(
+        labels=make_labels(
+            RUN_REFUSED,
+            Severity.WARNING,
+            job=run.job_name,
+            assets=",".join(assets) or None,
+            partition=partition,
+            launched_by=how,
+        ),
+        summary=f"{what_ran(run)} was refused{where}",
+        impact="the request was refused before any work began: nothing was changed and "
+        "nothing was lost; launch it again as the reason below says",
+        details="\n".join(details),
+        link=link,
+        level=IncidentLevel.P3,
+        starts_at=at,
+        one_off=True,
+    )
+
+
+def launched_by(run: dg.DagsterRun) -> tuple[str, str]:
+    """How a run was launched, as a label value routes can match and in words."""
+    tags = run.tags
+    if name := tags.get("dagster/schedule_name"):
+        return "schedule", f"by schedule {name}"
+    if name := tags.get("dagster/sensor_name"):
+        return "sensor", f"by sensor {name}"
+    if backfill := tags.get("dagster/backfill"):
+        return "backfill", f"by backfill {backfill}"
+    if user := tags.get("dagster/user"):
+        return "hand", f"by {user}"
+    return "hand", "by hand (command line, UI or API)"
 
 
 def run_recovery_alert(run: dg.DagsterRun, link: str, at: float, config: AlertingConfig) -> Alert:
@@ -108,16 +153,6 @@ def _run_labels(run: dg.DagsterRun, config: AlertingConfig) -> dict[str, str]:
     )
 
 
-def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[FailedStep]:
-    records = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-    steps = []
-    for entry in records:
-        event = entry.dagster_event
-        error = event.step_failure_data.error if event and event.step_failure_data else None
-        steps.append(FailedStep(event.step_key or "?", error.message if error else entry.message))
-    return steps
-
-
 def check_alerts(records: Iterable[AssetCheckExecutionRecord], link_for_asset) -> Iterable[Alert]:
     """A firing alert per failed evaluation, a resolution per passed one, oldest first."""
     for record in sorted(records, key=lambda r: r.id):
@@ -138,12 +173,13 @@ def check_alerts(records: Iterable[AssetCheckExecutionRecord], link_for_asset) -
             partition=record.partition,
         )
         where = f" for partition {record.partition}" if record.partition else ""
+        link = link_for_asset(asset)
         alert = Alert(
             labels=labels,
             summary=f"check {record.key.name} on {asset} failed{where} ({check_severity})",
             impact=_check_impact(check_severity, evaluation),
-            details=redact(evaluation.description or "") if evaluation else "",
-            link=link_for_asset(asset),
+            details=_check_details(record, evaluation, link),
+            link=link,
             starts_at=record.create_timestamp,
         )
         if record.status is AssetCheckExecutionRecordStatus.SUCCEEDED:
@@ -207,6 +243,18 @@ def state_outage_alert(where: str, reason: str, at: float) -> Alert:
 def _evaluation(record: AssetCheckExecutionRecord):
     event = record.event.dagster_event if record.event else None
     return event.event_specific_data if event else None
+
+
+def _check_details(record: AssetCheckExecutionRecord, evaluation, link: str) -> str:
+    """The check's own description; for a failure without one, which would tell nobody
+    anything, where to look instead."""
+    description = evaluation.description if evaluation else None
+    if description or record.status is not AssetCheckExecutionRecordStatus.FAILED:
+        return redact(description or "")
+    asset = record.key.asset_key.to_user_string()
+    return (
+        f"check {record.key.name} on {asset} failed; its result carries no description, see {link}"
+    )
 
 
 def _check_impact(check_severity: str, evaluation) -> str:
