@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -12,6 +14,10 @@ from karen_ops.errors import KarenOpsError
 
 # PostgreSQL runs these for every WAL file: they skip loading the rest of the commands.
 _ARCHIVING = {"wal-push", "wal-fetch"}
+# The Dagster UI's port. The AI Karen platform's own web frontend has 3000, Dagster's default.
+UI_PORT = 3030
+# Where `dagster dev` serves the UI.
+UI_HOST = "127.0.0.1"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,9 +27,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return archiving(argv)
     args = _parser().parse_args(argv)
-    home = Path(args.home).expanduser().resolve() if args.home else settings.ops_home()
+    if args.home:
+        # Every command finds its home through settings.ops_home(), which reads the variable.
+        os.environ[settings.OPS_HOME] = str(Path(args.home).expanduser().resolve())
     try:
-        return args.command(home, args)
+        return args.command(settings.ops_home(), args)
     except KarenOpsError as exc:
         print(f"karen-ops: {exc}", file=sys.stderr)
         return 1
@@ -38,18 +46,47 @@ def _demo(home: Path, args: argparse.Namespace) -> int:
 def _ui(home: Path, args: argparse.Namespace) -> int:
     from karen_ops.demo import run
 
+    # Before anything starts: a second `dagster dev` on a taken port still starts its daemon.
+    _check_port_free(UI_HOST, args.port)
     setup = run.prepare(home, users=args.users, instance_template=Path.cwd() / "dagster.yaml")
     os.environ.update(setup.environment())
     workspace = Path.cwd() / "workspace.yaml"
     target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "karen_ops.definitions"]
-    command = [sys.executable, "-m", "dagster", "dev", *target, "--port", str(args.port)]
+    command = [sys.executable, "-m", "dagster", "dev", *target]
+    command += ["--host", UI_HOST, "--port", str(args.port)]
     # Run from the instance folder, so Dagster finds one dagster.yaml: the instance's own copy.
     os.chdir(setup.dagster_home)
-    print(f"starting the Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it)")
+    print(f"starting the Dagster UI on http://{UI_HOST}:{args.port} (Ctrl-C stops it)")
     print(f"DAGSTER_HOME={setup.dagster_home}")
     # Replace this process, so that stopping the UI with Ctrl-C stops everything it started.
     os.execv(sys.executable, command)  # noqa: S606 (an argument list, no shell)
     return 0  # not reached: execv replaces this process
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise unless a server could listen on ``host:port`` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the webserver binds: a port whose last connections are still closing is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            reason = "is already in use" if taken else f"cannot be used ({exc.strerror})"
+            raise KarenOpsError(
+                f"port {port} on {host} {reason}, so the Dagster UI cannot listen there; "
+                "stop what holds it or choose another port with --port PORT"
+            ) from None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return port
 
 
 def _stop(home: Path, args: argparse.Namespace) -> int:
@@ -80,7 +117,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(command=_demo)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on the demo's setup")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument(
+        "--port",
+        type=_port,
+        default=UI_PORT,
+        help=f"port of the UI on {UI_HOST} (default: {UI_PORT}; the AI Karen frontend has 3000)",
+    )
     ui.add_argument("--users", type=int, default=2000, help=argparse.SUPPRESS)
     ui.set_defaults(command=_ui)
 

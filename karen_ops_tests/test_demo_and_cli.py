@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,8 @@ def test_demo_backs_up_verifies_and_reuses_its_setup(tmp_path):
     home = tmp_path / "home"
     env = _clean_environment()
     demo = [str(BIN / "karen-ops"), "--home", str(home), "demo", "--users", "200"]
+    # As in a checkout: the demo copies the folder's dagster.yaml into its instance.
+    shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
 
     first = _run(demo, env, cwd=tmp_path)
     second = _run(demo, env, cwd=tmp_path)
@@ -85,6 +88,19 @@ def test_demo_backs_up_verifies_and_reuses_its_setup(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "reusing database karen on the embedded server" in second.stdout
     assert len(list((home / "backups").rglob("manifest.json"))) == 2
+    # --home reaches every command, here run from a folder with no .karen-ops of its own.
+    backups = _run([str(BIN / "karen-ops"), "--home", str(home), "backups"], env, cwd=tmp_path)
+    assert backups.returncode == 0, backups.stderr
+    assert [line.split()[:2] for line in backups.stdout.splitlines()[1:]] == [
+        ["postgres", "karen"]
+    ] * 2
+    doctor = _run([str(BIN / "karen-ops"), "--home", str(home), "doctor"], env, cwd=tmp_path)
+    [instance] = [line for line in doctor.stdout.splitlines() if "dagster instance" in line]
+    assert instance.startswith(
+        "OK    dagster instance  DAGSTER_HOME is not set; checked the instance `karen-ops ui` "
+        f"uses, {home / 'dagster' / 'dagster.yaml'} (SQLite storage): opened"
+    ), doctor.stdout
+    assert "OK    postgresql" in doctor.stdout
     stop = _run([str(BIN / "karen-ops"), "--home", str(home), "stop"], env, cwd=tmp_path)
     assert stop.stdout.strip() == "embedded PostgreSQL stopped"
     assert not (home / "pgdata" / "postmaster.pid").exists()

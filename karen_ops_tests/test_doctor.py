@@ -269,9 +269,10 @@ def test_doctor_on_a_fresh_machine_says_exactly_what_is_missing(tmp_path):
 
     assert completed.returncode == 1, completed.stderr
     assert lines["dagster"] == (
-        "FAIL  dagster instance  DAGSTER_HOME is not set: runs would go to a throwaway instance "
-        "and not show in the UI; fix: export DAGSTER_HOME=/var/lib/karen-ops/dagster and copy "
-        "the repository's dagster.yaml (or deploy/dagster.postgres.yaml) into it"
+        f"FAIL  dagster instance  DAGSTER_HOME is not set and there is no {home / 'dagster'}: "
+        "runs would go to a throwaway instance and not show in the UI; fix: export "
+        "DAGSTER_HOME=/var/lib/karen-ops/dagster and copy the repository's dagster.yaml (or "
+        "deploy/dagster.postgres.yaml) into it"
     )
     assert lines["postgresql"] == (
         "FAIL  postgresql        KAREN_DATABASE_URL is not set and no embedded demo server runs "
@@ -310,6 +311,23 @@ def test_doctor_on_a_fresh_machine_says_exactly_what_is_missing(tmp_path):
     )
     # The doctor created nothing: no embedded server, no backup folder.
     assert not home.exists()
+
+
+def test_doctor_without_dagster_home_checks_the_instance_the_ui_uses(tmp_path, monkeypatch):
+    # What `karen-ops demo` leaves: the instance in the karen-ops home's dagster folder.
+    home = tmp_path / "home"
+    home.mkdir()
+    clean_environment(monkeypatch, home)
+    instance = _instance(home)
+    from karen_ops.doctor.instance import check_instance
+
+    finding = check_instance()
+
+    assert finding.line() == (
+        "OK    dagster instance  DAGSTER_HOME is not set; checked the instance `karen-ops ui` "
+        f"uses, {instance / 'dagster.yaml'} (SQLite storage): opened, one run per database at a "
+        "time"
+    )
 
 
 class _role:

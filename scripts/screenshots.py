@@ -86,7 +86,7 @@ class HistoryPlan:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="a running Dagster UI, e.g. http://127.0.0.1:3000")
+    parser.add_argument("--url", help="a running Dagster UI, e.g. http://127.0.0.1:3030")
     parser.add_argument("--dagster-home", help="start a webserver on this instance instead")
     parser.add_argument("--out", default=str(REPOSITORY / "docs" / "screenshots"))
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")

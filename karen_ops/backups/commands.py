@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TextIO
 
+from karen_ops.archives.manifest import ArchiveKind
 from karen_ops.backups.dump import BackupRequest, take_backup
 from karen_ops.backups.manifest import Manifest
 from karen_ops.backups.restore import restore_backup
 from karen_ops.backups.verify import VerifyRequest, verify_backup
-from karen_ops.errors import RestoreError
+from karen_ops.errors import RestoreError, StoreError
+from karen_ops.pitr.basemanifest import KIND as BASE_KIND
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.postgres import PostgresResource
 from karen_ops.resources.store import BackupStore, BackupStoreResource
@@ -23,13 +27,21 @@ from karen_ops.resources.store.catalog import (
     pin,
     unpin,
 )
+from karen_ops.resources.store.file import FileStore
 
 log = logging.getLogger("karen_ops")
+
+# Every kind the store's catalog holds: database dumps, base backups and the file archives.
+KINDS = ["postgres", BASE_KIND, *(kind.value for kind in ArchiveKind)]
+# Longer pin labels are cut in listings, so one long label does not push the ids off screen.
+LABEL_WIDTH = 24
+# Without a terminal, restore progress goes one line at a time, at most this often.
+PROGRESS_SECONDS = 5.0
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("backups", help="list the backups in the store")
-    listing.add_argument("--kind", help="only this kind (postgres, config, application, logs)")
+    listing.add_argument("--kind", choices=KINDS, help="only backups of this kind")
     listing.set_defaults(command=_list)
 
     backup = commands.add_parser("backup", help="back up and verify now, and pin the result")
@@ -56,14 +68,44 @@ def _store() -> BackupStore:
 
 
 def _list(_home, args: argparse.Namespace) -> int:
-    entries = [e for e in list_backups(_store()) if not args.kind or e.kind == args.kind]
-    print(f"{'kind':<12} {'name':<20} {'created (UTC)':<17} {'size':>12}  verified  pinned  id")
-    for e in entries:
-        print(
-            f"{e.kind:<12} {e.name:<20} {e.created_at:%Y-%m-%d %H:%M} {e.size_bytes:>12,}  "
-            f"{'yes' if e.verified else 'no':<8}  {e.pin_label or '':<6}  {e.backup_id}"
+    store = _store()
+    local = getattr(store, "inner", store)  # a folder under client-side encryption too
+    if isinstance(local, FileStore) and not local.root.is_dir():
+        raise StoreError(
+            f"the backup store {store.url} does not exist, so it holds no backups; check "
+            "KAREN_BACKUP_URL (or --home, whose backups folder is the default store)"
         )
+    entries = [e for e in list_backups(store) if not args.kind or e.kind == args.kind]
+    if not entries:
+        kind = f"{args.kind} " if args.kind else ""
+        print(f"the backup store {store.url} holds no {kind}backups")
+        return 0
+    header = ("kind", "name", "created (UTC)", "size", "verified", "pinned", "id")
+    rows = [
+        (
+            e.kind,
+            e.name,
+            f"{e.created_at:%Y-%m-%d %H:%M}",
+            f"{e.size_bytes:,}",
+            "yes" if e.verified else "no",
+            _shorten(e.pin_label or "", LABEL_WIDTH),
+            e.backup_id,
+        )
+        for e in entries
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(width) if column == 3 else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
     return 0
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())  # a label is one line, whatever was typed
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def _backup(_home, args: argparse.Namespace) -> int:
@@ -90,6 +132,9 @@ def _backup(_home, args: argparse.Namespace) -> int:
 def _unpin(_home, args: argparse.Namespace) -> int:
     store = _store()
     entry = _find(store, args.backup_id)
+    if not entry.pinned:
+        print(f"backup {entry.backup_id} was not pinned; nothing changed")
+        return 0
     unpin(store, entry.folder)
     print(f"backup {entry.backup_id} unpinned; retention decides its fate again")
     return 0
@@ -101,15 +146,16 @@ def _restore(_home, args: argparse.Namespace) -> int:
     entry = _find(store, args.backup) if args.backup else _newest_verified(store, postgres)
     manifest = Manifest.from_json(store.read_bytes(entry.manifest_key), location=entry.folder)
     print(f"restoring backup {entry.backup_id} of {entry.name} into {target.describe()}")
+    progress = _Progress(sys.stdout)
     outcome = restore_backup(
         manifest,
         store,
         target,
         replace=args.replace,
         bin_dir=postgres.bin_dir(),
-        progress=_progress_printer(),
+        progress=progress,
     )
-    print()
+    progress.finish()
     print(f"restored into {outcome.target}")
     if outcome.replaced:
         print(f"the previous database is kept as {outcome.previous_database}; drop it when done")
@@ -137,13 +183,31 @@ def _newest_verified(store: BackupStore, postgres: PostgresResource) -> CatalogE
     return verified[-1]
 
 
-def _progress_printer() -> Callable[[str], None]:
-    count = 0
+class _Progress:
+    """Counts what pg_restore reports restoring: one line rewritten in place on a terminal;
+    piped or logged, a line at most every few seconds, then the final count."""
 
-    def show(line: str) -> None:
-        nonlocal count
-        if "processing" in line or "creating" in line:
-            count += 1
-            print(f"\r  {count} objects restored", end="", flush=True)
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out, self.clock = out, clock
+        self.terminal = out.isatty()
+        self.count = self.shown = 0
+        self.last = clock()
 
-    return show
+    def __call__(self, line: str) -> None:
+        if "processing" not in line and "creating" not in line:
+            return
+        self.count += 1
+        if self.terminal:
+            print(f"\r  {self.count} objects restored", end="", file=self.out, flush=True)
+        elif self.clock() - self.last >= PROGRESS_SECONDS:
+            self._line()
+
+    def finish(self) -> None:
+        if self.terminal:
+            print(file=self.out)
+        elif self.count != self.shown:
+            self._line()
+
+    def _line(self) -> None:
+        print(f"  {self.count} objects restored", file=self.out, flush=True)
+        self.shown, self.last = self.count, self.clock()

@@ -138,6 +138,6 @@ def main(home: Path, *, users: int) -> int:
     setup = prepare(home, users=users, instance_template=Path.cwd() / "dagster.yaml")
     result = run_nightly_backup(setup)
     print()
-    print("open the Dagster UI on this setup (then browse http://127.0.0.1:3000):")
+    print("open the Dagster UI on this setup (then browse http://127.0.0.1:3030):")
     print(f"  {ui_command(setup)}")
     return 0 if result.success else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,7 @@ DAGSTER_HOME = "DAGSTER_HOME"
 INSTANCE_FILE = "dagster.yaml"
 # The variable deploy/dagster.postgres.yaml reads its storage URL from.
 PG_URL = "DAGSTER_PG_URL"
+_COPY = "copy the repository's dagster.yaml (or deploy/dagster.postgres.yaml) into it"
 
 
 def instance_checks() -> list[Finding]:
@@ -24,20 +26,31 @@ def instance_checks() -> list[Finding]:
 
 
 def check_instance() -> Finding:
-    item = "dagster instance"
     home = os.environ.get(DAGSTER_HOME, "").strip()
-    copy = "copy the repository's dagster.yaml (or deploy/dagster.postgres.yaml) into it"
-    if not home:
+    if home:
+        return _check_instance(Path(home))
+    # Without DAGSTER_HOME, the instance `karen-ops ui` and `demo` use: the karen-ops home's.
+    demo = settings.ops_home() / "dagster"
+    if not demo.is_dir():
         return fail(
-            item,
-            f"{DAGSTER_HOME} is not set: runs would go to a throwaway instance and not show in "
-            "the UI",
-            f"export {DAGSTER_HOME}=/var/lib/karen-ops/dagster and {copy}",
+            "dagster instance",
+            f"{DAGSTER_HOME} is not set and there is no {demo}: runs would go to a throwaway "
+            "instance and not show in the UI",
+            f"export {DAGSTER_HOME}=/var/lib/karen-ops/dagster and {_COPY}",
         )
-    folder = Path(home)
+    finding = _check_instance(demo)
+    checked = f"{DAGSTER_HOME} is not set; checked the instance `karen-ops ui` uses"
+    return replace(finding, detail=f"{checked}, {finding.detail}")
+
+
+def _check_instance(folder: Path) -> Finding:
+    item = "dagster instance"
+    copy = _COPY
     config = folder / INSTANCE_FILE
     if not folder.is_dir():
-        return fail(item, f"{DAGSTER_HOME}={home} does not exist", f"mkdir -p {home} and {copy}")
+        return fail(
+            item, f"{DAGSTER_HOME}={folder} does not exist", f"mkdir -p {folder} and {copy}"
+        )
     if not config.is_file():
         return fail(item, f"{config} does not exist", copy)
     try:
