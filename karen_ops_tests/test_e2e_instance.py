@@ -202,8 +202,9 @@ def test_schedule_tick_launches_a_nightly_backup_run(dagster: Dagster):
     assert {"key": "karen-ops/database", "value": "primary"} in runs[0]["tags"]
 
 
-def test_a_failed_command_line_run_reaches_the_webhook_through_the_daemon(dagster: Dagster):
-    # Too old to back up: the run fails at once, outside any schedule, sensor or UI.
+def test_a_refused_command_line_run_reaches_the_webhook_through_the_daemon(dagster: Dagster):
+    # Too old to back up: the run fails at once, outside any schedule, sensor or UI, and as a
+    # refusal rather than a failed backup it is a warning for whoever asked, not a page.
     old = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
     command = [
         str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
@@ -215,22 +216,26 @@ def test_a_failed_command_line_run_reaches_the_webhook_through_the_daemon(dagste
     assert completed.returncode != 0, completed.stdout[-2000:]
 
     deadline = time.monotonic() + ALERT_SECONDS
-    while time.monotonic() < deadline and not _failure_alerts(dagster.alerts, old):
+    while time.monotonic() < deadline and not _run_alerts(dagster.alerts, old):
         time.sleep(2)
 
-    [alert] = _failure_alerts(dagster.alerts, old)
+    [alert] = _run_alerts(dagster.alerts, old)
+    assert alert["labels"]["alertname"] == "DagsterRunRefused"
+    assert alert["labels"]["severity"] == "warning"
+    assert alert["labels"]["launched_by"] == "hand"
     assert alert["annotations"]["summary"] == (
-        f"materialization of postgres_backup failed for partition {old} at step postgres_backup"
+        f"materialization of postgres_backup was refused for partition {old}"
     )
-    assert alert["generatorURL"].startswith("http://127.0.0.1:3000/runs/")
+    assert f"cannot back up partition {old}" in alert["annotations"]["description"]
+    assert alert["generatorURL"].startswith("http://127.0.0.1:3030/runs/")
 
 
-def _failure_alerts(receiver: Receiver, partition: str) -> list[dict]:
+def _run_alerts(receiver: Receiver, partition: str) -> list[dict]:
     return [
         alert
         for post in list(receiver.posts)
         for alert in post.json()["alerts"]
-        if alert["labels"]["alertname"] == "DagsterRunFailed"
+        if alert["labels"]["alertname"] in ("DagsterRunFailed", "DagsterRunRefused")
         and alert["labels"].get("partition") == partition
     ]
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from karen_ops.errors import ArchiveError
+from karen_ops.errors import ArchiveRefused
 from karen_ops.partitions import last_complete_partition
 
 # An archive records the files as they are when it runs; labelling them with a day or week
@@ -30,7 +30,7 @@ def require_recent_partition(
     # A week's archive may run on any day of the following week, until the next one ends.
     grace = max(ARCHIVE_GRACE, window.end - window.start)
     if window.end < now - grace:
-        raise ArchiveError(
+        raise ArchiveRefused(
             f"cannot archive partition {partition_key}: an archive records the files as they "
             f"are now ({now:%Y-%m-%d %H:%M %Z}), not as they were then; materialize the "
             f"newest partition, {last_complete_partition(partitions, now)}"

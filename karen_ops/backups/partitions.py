@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from karen_ops.errors import BackupError
+from karen_ops.errors import BackupRefused
 from karen_ops.partitions import last_complete_partition
 from karen_ops.settings import FleetDatabase
 
@@ -27,7 +27,7 @@ def require_recent_partition(
     window = partitions.time_window_for_partition_key(partition_key)
     if window.end < now - BACKUP_GRACE:
         latest = last_complete_partition(partitions, now)
-        raise BackupError(
+        raise BackupRefused(
             f"cannot back up partition {partition_key}: a backup records the database as it is "
             f"now ({now:%Y-%m-%d %H:%M %Z}), not as it was on {partition_key}; materialize a "
             f"recent partition such as {latest}"

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from karen_ops.errors import CapacityError
+from karen_ops.errors import CapacityRefused
 from karen_ops.partitions import last_complete_partition
 
 # Growth is derived from the application's timestamps, so history can reach back before
@@ -62,7 +62,7 @@ def require_observable_day(
 ) -> str:
     """The one day a snapshot taken ``now`` may be recorded under; refuse ranges and old days."""
     if len(partition_keys) != 1:
-        raise CapacityError(
+        raise CapacityRefused(
             f"cannot record capacity snapshots for {partition_keys[0]}...{partition_keys[-1]}: "
             f"a snapshot observes the platform once, now, and cannot fill a range of days; "
             f"backfill the growth assets alone, and materialize capacity_snapshot for "
@@ -70,7 +70,7 @@ def require_observable_day(
         )
     [partition_key] = partition_keys
     if not is_observable(partitions, partition_key, now):
-        raise CapacityError(
+        raise CapacityRefused(
             f"cannot record a capacity snapshot for {partition_key}: a snapshot observes the "
             f"platform as it is now ({now:%Y-%m-%d %H:%M %Z}), and the past cannot be observed "
             f"afterwards; materialize the newest partition, "
