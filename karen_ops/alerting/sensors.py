@@ -1,8 +1,9 @@
 """The sensors that raise alerts, for every job and asset check in the code location.
 
 - ``run_failure_alerts``: reads finished runs from the event log (see ``runs``); a failed run
-  becomes an alert (job, partition, failed steps, the error's first lines, a link to the run),
-  a later success of the same job and partition resolves it, and every finished run's metrics
+  becomes an alert (job, partition, failed steps, each step's root cause, a link to the run),
+  a later success of the same job and partition resolves it, a run karen-ops refused is a
+  one-off warning to whoever launched it, and every finished run's metrics
   go to the Pushgateway. It alone reports an outage of the alert state, so an outage is
   announced once.
 - ``asset_check_alerts``: reads check evaluations, so non-blocking WARN and ERROR checks that
