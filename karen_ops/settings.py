@@ -107,7 +107,7 @@ def _timezone(value: object) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise setting_error(setting, f"names an unknown timezone {value!r}", fix) from exc
+        raise setting_error(setting, f"names an unknown timezone {quoted(value)}", fix) from exc
     return value
 
 
@@ -126,7 +126,7 @@ def _start_date(value: object) -> str:
         return datetime.strptime(value.strip(), "%Y-%m-%d").date().isoformat()
     except ValueError as exc:
         raise setting_error(
-            setting, f"is {value!r}, not a date of the form YYYY-MM-DD", fix
+            setting, f"is {quoted(value)}, not a date of the form YYYY-MM-DD", fix
         ) from exc
 
 
@@ -137,10 +137,9 @@ def _check_cron(name: str, value: object) -> None:
 
     if isinstance(value, str) and is_valid_cron_string(value):
         return
-    shown = repr(value) if isinstance(value, str) else describe(value)
     raise setting_error(
         f"schedules.{name}",
-        f"must be a cron expression of five fields, not {shown}",
+        f"must be a cron expression of five fields, not {quoted(value)}",
         f'quote it, like {name}: "{getattr(ScheduleSettings, name)}"',
     )
 
@@ -193,7 +192,7 @@ def _fleet_database(name: object, entry: object) -> FleetDatabase:
     where = env(OPS_CONFIG)
     if not isinstance(name, str) or not _DATABASE_NAME.fullmatch(name):
         raise ConfigurationError(
-            f"database name {name!r} in {where} is not allowed: names are up to 41 lowercase "
+            f"database name {quoted(name)} in {where} is not allowed: names are up to 41 lowercase "
             "letters, digits and underscores, starting with a letter"
         )
     if not isinstance(entry, dict):
@@ -205,7 +204,7 @@ def _fleet_database(name: object, entry: object) -> FleetDatabase:
     unknown = [key for key in entry if key not in _ENTRY_KEYS]
     if unknown:
         raise ConfigurationError(
-            f"unknown setting(s) {_key_list(unknown)} for database {name} in {where}; "
+            f"unknown setting(s) {key_list(unknown)} for database {name} in {where}; "
             f"known settings are {', '.join(_ENTRY_KEYS)}"
         )
     if "url_env" not in entry:
@@ -232,7 +231,7 @@ def _variable_name(database: str, key: str, value: object, where: str | None) ->
     raise ConfigurationError(f"{key} of database {database} in {where} {problem}")
 
 
-def _key_list(keys: list[object]) -> str:
+def key_list(keys: list[object]) -> str:
     """Misspelt keys by name; a key not shaped like a name (a URL written in braces, as in
     ``{postgresql://...}``, is a key) is counted but not quoted, as it may hold a password."""
     named = sorted(k for k in keys if isinstance(k, str) and _VARIABLE_NAME.fullmatch(k))
@@ -242,6 +241,18 @@ def _key_list(keys: list[object]) -> str:
 
 def _example_variable(database: str, key: str = "url_env") -> str:
     return f"KAREN_{database.upper()}_{'VERIFY_URL' if key == 'verify_url_env' else 'URL'}"
+
+
+def quoted(value: object) -> str:
+    """A short value as written, so a typo shows; anything that could be a URL or a secret
+    pasted into the wrong setting is only described."""
+    if isinstance(value, str) and len(value) <= 40 and not _SECRET_SHAPED.search(value):
+        return repr(value)
+    return describe(value)
+
+
+# A URL, credentials or an address: never quoted back, whatever setting holds them.
+_SECRET_SHAPED = re.compile(r"://|@|password|secret|token", re.IGNORECASE)
 
 
 def describe(value: object) -> str:
@@ -295,7 +306,7 @@ def config_section(name: str, *, known: Iterable[str] | None = None) -> dict:
     unknown = [key for key in section if key not in known] if known is not None else []
     if unknown:
         raise ConfigurationError(
-            f"unknown {name} setting(s) {_key_list(unknown)} in {env(OPS_CONFIG)}; "
+            f"unknown {name} setting(s) {key_list(unknown)} in {env(OPS_CONFIG)}; "
             f"known settings are {', '.join(sorted(known))}"
         )
     return section
@@ -331,7 +342,7 @@ def _load_config_file() -> dict:
     unknown = [key for key in loaded if key not in SECTIONS]
     if unknown:
         raise SettingsFileError(
-            f"unknown section(s) {_key_list(unknown)} in settings file {path}; known sections "
+            f"unknown section(s) {key_list(unknown)} in settings file {path}; known sections "
             f"are {', '.join(SECTIONS)}: correct the name or remove the section"
         )
     return loaded

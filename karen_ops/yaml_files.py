@@ -71,5 +71,9 @@ def describe_yaml_error(exc: yaml.YAMLError) -> str:
     where = f"at line {mark.line + 1}, column {mark.column + 1}"
     context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
     if context and context_mark:
-        where += f" ({context} from line {context_mark.line + 1})"
-    return f"{where}: {_QUOTED_FILE_TEXT.sub('(text not shown)', problem)}"
+        where += f" ({_unquoted(context)} from line {context_mark.line + 1})"
+    return f"{where}: {_unquoted(problem)}"
+
+
+def _unquoted(text: str) -> str:
+    return _QUOTED_FILE_TEXT.sub("(text not shown)", text)

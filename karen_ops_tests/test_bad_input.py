@@ -268,6 +268,39 @@ def test_password_read_as_a_yaml_alias_is_not_quoted(tmp_path, monkeypatch):
     assert "Xy9pQ" not in str(raised.value)
 
 
+def test_password_read_as_a_repeated_yaml_anchor_is_not_quoted(tmp_path, monkeypatch):
+    text = "schedules:\n  timezone: &Xy9pQ UTC\n  nightly_backup_cron: &Xy9pQ '0 2 * * *'\n"
+    _settings_file(tmp_path, monkeypatch, text)
+
+    with pytest.raises(SettingsFileError) as raised:
+        load_schedule_settings()
+
+    assert "Xy9pQ" not in str(raised.value)
+    assert "(found duplicate anchor (text not shown); first occurrence from line 2)" in str(
+        raised.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "shown"),
+    [
+        ("timezone: Europe/Berln", "names an unknown timezone 'Europe/Berln'"),
+        ("timezone: postgresql://ops:Xy9pQ@db/karen", "names an unknown timezone a string"),
+        ("nightly_backup_cron: 'https://hooks.example/Xy9pQ'", "not a string"),
+    ],
+)
+def test_a_bad_schedule_value_is_quoted_only_when_it_cannot_be_a_secret(
+    tmp_path, monkeypatch, setting, shown
+):
+    _settings_file(tmp_path, monkeypatch, f"schedules:\n  {setting}\n")
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_schedule_settings()
+
+    assert shown in str(raised.value)
+    assert "Xy9pQ" not in str(raised.value)
+
+
 def test_misspelt_section_is_refused_naming_the_known_ones(tmp_path, monkeypatch):
     config = _settings_file(tmp_path, monkeypatch, "schedule:\n  timezone: Europe/Berlin\n")
 

@@ -138,10 +138,10 @@ class _Checker:
         return settings.setting_error(setting, problem, fix, source=self.source)
 
     def known_keys(self, mapping: dict, known: tuple[str, ...], path: str) -> None:
-        unknown = sorted(str(key) for key in mapping if key not in known)
+        unknown = [key for key in mapping if key not in known]
         if unknown:
             raise ConfigurationError(
-                f"unknown setting(s) {', '.join(unknown)} in {path} in {self.source}; "
+                f"unknown setting(s) {settings.key_list(unknown)} in {path} in {self.source}; "
                 f"known settings are {', '.join(sorted(known))}"
             )
 
@@ -235,11 +235,19 @@ class _Checker:
                 f"{path}.name", f"must be a name, not {settings.describe(name)}", "name the route"
             )
         channels = self.strings(raw["channels"], f"{path}.channels", "[email, slack]")
-        unknown = sorted(set(channels) - set(CHANNEL_NAMES))
-        if unknown:
+        if not channels:
+            # A route without channels would swallow what it matches without a word.
             raise self.error(
                 f"{path}.channels",
-                f"names unknown channel(s) {', '.join(unknown)}",
+                "is empty, so alerts the route matches would reach nobody",
+                f"list at least one of {', '.join(CHANNEL_NAMES)}, or remove the route",
+            )
+        unknown = sorted(set(channels) - set(CHANNEL_NAMES))
+        if unknown:
+            # Quoted only when shaped like a name: a webhook URL pasted here is a secret.
+            raise self.error(
+                f"{path}.channels",
+                f"names unknown channel(s) {settings.key_list(unknown)}",
                 f"channels are {', '.join(CHANNEL_NAMES)}",
             )
         return Route(
