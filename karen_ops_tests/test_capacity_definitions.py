@@ -48,6 +48,7 @@ def test_domain_offers_the_capacity_assets_jobs_schedules_and_sensor():
     assert {s.name for s in repository.sensor_defs} == {
         "weekly_capacity_report_on_success",
         "weekly_capacity_report_on_snapshot_failure",
+        "weekly_capacity_report_on_snapshot_canceled",
     }
 
 
@@ -58,6 +59,7 @@ def test_weekly_chain_counts_the_week_records_sunday_then_publishes_the_report()
     publish = defs.resolve_job_def("weekly_capacity_report_publish")
     on_success = defs.resolve_sensor_def("weekly_capacity_report_on_success")
     on_failure = defs.resolve_sensor_def("weekly_capacity_report_on_snapshot_failure")
+    on_cancel = defs.resolve_sensor_def("weekly_capacity_report_on_snapshot_canceled")
 
     assert defs.resolve_schedule_def("weekly_capacity_report_schedule").job_name == recount.name
     assert _assets(recount) == set(GROWTH)
@@ -65,7 +67,7 @@ def test_weekly_chain_counts_the_week_records_sunday_then_publishes_the_report()
     assert _assets(publish) == {"capacity_report"}
     assert recount.tags[DATABASE_TAG] == snapshot.tags[DATABASE_TAG] == "primary"
     assert {job.name for job in on_success.jobs} == {snapshot.name, publish.name}
-    assert on_failure.job_name == publish.name
+    assert on_failure.job_name == on_cancel.job_name == publish.name
     assert on_success.default_status == on_failure.default_status == dg.DefaultSensorStatus.RUNNING
     # Each job's description names the step it is and what leads on from it.
     assert "step 1 of 3" in recount.description

@@ -35,6 +35,7 @@ MONDAY_AFTER = datetime(2025, 12, 1, 6, tzinfo=BERLIN)
 GROWTH = ["user_growth", "daily_active_users", "chat_activity"]
 SENSOR = "weekly_capacity_report_on_success"
 FAILURE_SENSOR = "weekly_capacity_report_on_snapshot_failure"
+CANCELED_SENSOR = "weekly_capacity_report_on_snapshot_canceled"
 SNAPSHOT_JOB = "weekly_capacity_report_snapshot"
 PUBLISH_JOB = "weekly_capacity_report_publish"
 
@@ -199,7 +200,7 @@ def test_a_failed_sunday_snapshot_still_publishes_the_report_with_sunday_a_gap(
     snapshot_request = _on_success(defs, instance, recount)
 
     snapshot = _run(unreachable, SNAPSHOT_JOB, snapshot_request, instance)
-    context = _status_context(instance, snapshot, FAILURE_SENSOR).for_run_failure()
+    context = _status_context(instance, snapshot, FAILURE_SENSOR)
     report_request = defs.resolve_sensor_def(FAILURE_SENSOR)(context)
 
     assert not snapshot.success
@@ -208,6 +209,31 @@ def test_a_failed_sunday_snapshot_still_publishes_the_report_with_sunday_a_gap(
     report = _run(defs, PUBLISH_JOB, report_request, instance)
     assert report.success
     assert _report_metadata(report)["gap_days: database_size_bytes"] == 90 - 6
+
+
+def test_a_sunday_snapshot_canceled_in_the_queue_still_publishes_the_report(monday_morning):
+    defs = _unreachable_defs()
+    instance = dg.DagsterInstance.ephemeral()
+    recount = _finished_run(instance, "weekly_capacity_report", _week_tags(), success=True)
+    tags = {"dagster/partition": WEEK_DAYS[-1], RECOUNT_RUN_TAG: recount.run_id}
+    canceled = instance.add_run(
+        dg.DagsterRun(job_name=SNAPSHOT_JOB, tags=tags, status=dg.DagsterRunStatus.CANCELED)
+    )
+    event = dg.DagsterEvent(
+        event_type_value=dg.DagsterEventType.RUN_CANCELED.value, job_name=SNAPSHOT_JOB
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name=CANCELED_SENSOR,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=canceled,
+    )
+
+    request = defs.resolve_sensor_def(CANCELED_SENSOR)(context)
+
+    assert request.job_name == PUBLISH_JOB
+    assert request.partition_key == WEEK
+    assert request.run_key == recount.run_id
 
 
 def test_a_snapshot_launched_by_hand_publishes_nothing(monday_morning):

@@ -12,8 +12,9 @@ report cannot share a run, nor a job. They form a chain that reads in order in t
    ``weekly_capacity_report_snapshot`` for Sunday first; otherwise it goes straight to step 3.
 3. ``weekly_capacity_report_publish`` materializes ``capacity_report`` for the week: launched
    by the same sensor, after the recount or after Sunday's snapshot succeeds, or by
-   ``weekly_capacity_report_on_snapshot_failure`` when that snapshot fails, since one missing
-   day is a gap in a report of ninety, not a reason to have no report.
+   ``weekly_capacity_report_on_snapshot_failure`` or ``..._on_snapshot_canceled`` when that
+   snapshot ends otherwise, since one missing day is a gap in a report of ninety, not a reason
+   to have no report.
 
 A recount that fails publishes nothing; ``run_failure_alerts`` reports it, as it reports a
 snapshot that fails.
@@ -53,6 +54,14 @@ SNAPSHOT_ASSET = "capacity_snapshot"
 
 WEEKLY_CRON = "0 6 * * 1"
 
+# The chain's jobs share the schedule job's name as a prefix, so they sort side by side.
+RECOUNT_JOB = "weekly_capacity_report"
+SNAPSHOT_JOB = "weekly_capacity_report_snapshot"
+PUBLISH_JOB = "weekly_capacity_report_publish"
+SNAPSHOT_FAILED_SENSOR = "weekly_capacity_report_on_snapshot_failure"
+SNAPSHOT_CANCELED_SENSOR = "weekly_capacity_report_on_snapshot_canceled"
+FAILED, CANCELED = dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED
+
 # On the snapshot and report runs: the recount run they follow, so an operator can walk the
 # chain backwards, and the sensors can tell the chain's snapshot from one launched by hand.
 RECOUNT_RUN_TAG = "karen-ops/capacity-recount-run"
@@ -79,7 +88,11 @@ def build_weekly_chain(
     return dg.Definitions(
         jobs=[chain.recount, chain.snapshot, chain.publish],
         schedules=[_monday_schedule(chain, settings)],
-        sensors=[_on_success_sensor(chain), _on_snapshot_failure_sensor(chain)],
+        sensors=[
+            _on_success_sensor(chain),
+            _after_snapshot_sensor(chain, FAILED, SNAPSHOT_FAILED_SENSOR, "failed"),
+            _after_snapshot_sensor(chain, CANCELED, SNAPSHOT_CANCELED_SENSOR, "canceled"),
+        ],
     )
 
 
@@ -88,7 +101,7 @@ def _chain_jobs() -> list[UnresolvedAssetJobDefinition]:
     # backup or maintenance of it runs (under its fleet name, when it has one).
     on_application_database = {DATABASE_TAG: application_database(load_fleet())}
     recount = dg.define_asset_job(
-        name="weekly_capacity_report",
+        name=RECOUNT_JOB,
         selection=dg.AssetSelection.assets(*GROWTH_ASSETS),
         description="Weekly capacity report, step 1 of 3: count user growth, daily active "
         "users and chat activity again for the week's seven days, in one run. When it "
@@ -96,19 +109,19 @@ def _chain_jobs() -> list[UnresolvedAssetJobDefinition]:
         tags=on_application_database,
     )
     snapshot = dg.define_asset_job(
-        name="weekly_capacity_report_snapshot",
+        name=SNAPSHOT_JOB,
         selection=dg.AssetSelection.assets(SNAPSHOT_ASSET),
         description="Weekly capacity report, step 2 of 3, only when needed: record Sunday's "
         "capacity snapshot, which daily_capacity did not, while Sunday can still be observed. "
-        "Whether it succeeds or fails, the week's report follows.",
+        "However it ends, the week's report follows.",
         tags=on_application_database,
     )
     publish = dg.define_asset_job(
-        name="weekly_capacity_report_publish",
+        name=PUBLISH_JOB,
         selection=dg.AssetSelection.assets("capacity_report"),
         description="Weekly capacity report, step 3 of 3: chart, forecast and judge the "
         "scaling triggers for the week that weekly_capacity_report counted; launched by "
-        "weekly_capacity_report_on_success or weekly_capacity_report_on_snapshot_failure.",
+        "weekly_capacity_report_on_success, or after a snapshot that failed or was canceled.",
     )
     return [recount, snapshot, publish]
 
@@ -183,26 +196,33 @@ def _step_after_count(
     return _report(context, run.run_id, weeks)
 
 
-def _on_snapshot_failure_sensor(chain: WeeklyChain) -> dg.SensorDefinition:
-    @dg.run_failure_sensor(
-        name="weekly_capacity_report_on_snapshot_failure",
+def _after_snapshot_sensor(
+    chain: WeeklyChain, status: dg.DagsterRunStatus, name: str, outcome: str
+) -> dg.SensorDefinition:
+    """The report after the chain's snapshot ended without success: failed, or canceled while
+    it waited behind a backup of the same database, say. One missing day is a gap in a report
+    of ninety, not a reason to have no report."""
+
+    @dg.run_status_sensor(
+        name=name,
+        run_status=status,
         monitored_jobs=[chain.snapshot],
         request_job=chain.publish,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="When the chain's Sunday snapshot fails, launches the week's report all "
-        "the same, with Sunday as a gap; run_failure_alerts reports the failure.",
+        description=f"When the chain's Sunday snapshot is {outcome}, launches the week's report "
+        "all the same, with Sunday as a gap.",
     )
-    def weekly_capacity_report_on_snapshot_failure(
-        context: dg.RunFailureSensorContext,
-    ) -> dg.RunRequest | dg.SkipReason:
+    def after_snapshot(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
         run = context.dagster_run
-        context.log.warning(
-            f"capacity snapshot run {run.run_id} failed; the week's report counts "
-            f"{run.tags.get(PARTITION_TAG)} as a gap"
-        )
-        return _report_after_snapshot(context, chain, run, datetime.now(UTC))
+        request = _report_after_snapshot(context, chain, run, datetime.now(UTC))
+        if isinstance(request, dg.RunRequest):
+            context.log.warning(
+                f"capacity snapshot run {run.run_id} was {outcome}; the week's report counts "
+                f"{run.tags.get(PARTITION_TAG)} as a gap"
+            )
+        return request
 
-    return weekly_capacity_report_on_snapshot_failure
+    return after_snapshot
 
 
 def _report_after_snapshot(
@@ -297,7 +317,7 @@ def snapshot_request(recount_run_id: str, day: str) -> dg.RunRequest:
     """The chain's snapshot of ``day``; its run key differs from the report's, which follows."""
     return dg.RunRequest(
         run_key=f"{recount_run_id}:snapshot",
-        job_name="weekly_capacity_report_snapshot",
+        job_name=SNAPSHOT_JOB,
         partition_key=day,
         tags={RECOUNT_RUN_TAG: recount_run_id},
     )
@@ -309,12 +329,10 @@ def report_request(recount_run_id: str, weeks: dg.PartitionKeyRange) -> dg.RunRe
     if weeks.start == weeks.end:
         return dg.RunRequest(
             run_key=recount_run_id,
-            job_name="weekly_capacity_report_publish",
+            job_name=PUBLISH_JOB,
             partition_key=weeks.start,
             tags=tags,
         )
     # Several weeks, as after a recount over a month: one run, as the report's policy allows.
     tags |= {RANGE_START_TAG: weeks.start, RANGE_END_TAG: weeks.end}
-    return dg.RunRequest(
-        run_key=recount_run_id, job_name="weekly_capacity_report_publish", tags=tags
-    )
+    return dg.RunRequest(run_key=recount_run_id, job_name=PUBLISH_JOB, tags=tags)
