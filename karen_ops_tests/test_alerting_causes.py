@@ -16,7 +16,7 @@ from karen_ops.alerting.resource import AlertingResource
 from karen_ops.alerting.sensors import asset_check_alerts, run_failure_alerts
 from karen_ops.backups.assets import build_backup_assets
 from karen_ops.backups.partitions import daily_partitions
-from karen_ops.errors import BackupRefused, DatabaseError
+from karen_ops.errors import BackupRefused, DatabaseError, RestoreError
 from karen_ops.failures import expected_failures
 from karen_ops.partitions import last_complete_partition
 from karen_ops.resources.postgres import PostgresResource
@@ -24,6 +24,7 @@ from karen_ops.resources.redis import RedisResource
 from karen_ops.resources.store import BackupStoreResource
 from karen_ops.security.assets import build_security_assets
 from karen_ops.security.settings import SecuritySettingsResource
+from karen_ops_tests.servers import Server
 
 PREFIX = "karen-ops-causes:"
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
@@ -221,10 +222,62 @@ def test_real_failure_of_last_nights_backup_still_pages_critical(channels, route
     text = post.json()["text"]
     assert text.startswith("*[FIRING:1] DagsterRunFailed (critical, P1: respond within 1 hour)*")
     assert "Impact: last night's backup or its verification is missing" in text
-    assert "step postgres_backup failed: could not connect to database karen on 127.0.0.1:1" in (
-        text
-    )
+    assert (
+        "step postgres_backup failed: could not back up database karen on 127.0.0.1:1 during "
+        "connect: could not connect to database karen on 127.0.0.1:1"
+    ) in text
     assert "db-Secret-9" not in text
+
+
+def test_backup_failing_in_the_store_alerts_with_its_database_and_phase(
+    channels, routes, service_server: Server, tmp_path: Path
+):
+    slack, _, resources = channels
+    yesterday = last_complete_partition(daily_partitions("UTC"), datetime.now(UTC))
+    # A file where the store's folder should be: the first upload cannot create its folder.
+    blocked = tmp_path / "backups"
+    blocked.write_text("not a folder")
+    with service_server.database() as source:
+        defs = dg.Definitions(
+            assets=build_backup_assets(daily_partitions("UTC")),
+            resources={
+                "postgres": PostgresResource(database_url=service_server.url(source.dbname)),
+                "backup_store": BackupStoreResource(url=blocked.as_uri()),
+            },
+        )
+        with dg.DagsterInstance.ephemeral() as instance:
+            _materialize(defs, instance, "postgres_backup", yesterday)
+            _ticks(run_failure_alerts, instance, resources)
+
+    [post] = slack.posts
+    assert (
+        f"step postgres_backup failed: could not back up database {source.describe()} during "
+        f"dump: could not write to backup store {blocked.as_uri()}: Not a directory; check "
+        "that KAREN_BACKUP_URL names a writable folder\n"
+    ) in post.json()["text"]
+
+
+@dg.asset
+def restore_chats() -> None:
+    with expected_failures():
+        try:
+            raise RestoreError("pg_restore: error: CREATE USER MAPPING ... password 'db-Secret-9'")
+        except RestoreError as exc:
+            raise RestoreError("could not restore backup b1 into karen: permission denied") from exc
+
+
+def test_outer_error_is_quoted_not_the_unfiltered_one_it_was_raised_from(channels, routes):
+    _, webhook, resources = channels
+    defs = dg.Definitions(assets=[restore_chats])
+    with dg.DagsterInstance.ephemeral() as instance:
+        _materialize(defs, instance, "restore_chats")
+        _ticks(run_failure_alerts, instance, resources)
+
+    [alert] = _alerts(webhook)
+    assert alert["annotations"]["description"].endswith(
+        "step restore_chats failed: could not restore backup b1 into karen: permission denied"
+    )
+    assert all(b"db-Secret" not in post.body for post in webhook.posts)
 
 
 @dg.asset(check_specs=[dg.AssetCheckSpec("no_invalid_indexes", asset="table_health")])

@@ -107,13 +107,18 @@ def failed_steps(instance: dg.DagsterInstance, run_id: str) -> list[FailedStep]:
 
 
 def root_cause(error: SerializableErrorInfo) -> str:
-    """What explains a failed step: the innermost karen-ops error in the cause chain, whose
+    """What explains a failed step: the outermost karen-ops error in the cause chain, whose
     message names the target, the reason and the fix; without one, the error the step's own
-    code raised, under Dagster's wrapper that only names the op."""
+    code raised, under Dagster's wrapper that only names the op.
+
+    The outermost one, because a karen-ops error raised from another adds what only the outer
+    code knows (which database, which phase) around the inner message, or says less on
+    purpose: a failed restore quotes pg_restore's output filtered of secrets, while the error
+    it was raised from holds the unfiltered text."""
     chain = _chain(error)
     ours = [e for e in chain if _qualified_class(e).startswith(_KAREN_OPS)]
     if ours:
-        return _message(ours[-1])
+        return _message(ours[0])
     raised = [e for e in chain if not _qualified_class(e).startswith(_DAGSTER_WRAPPERS)]
     if not raised:
         return error.message.strip()
