@@ -249,6 +249,41 @@ def test_unreadable_manifest_holds_back_retention_of_its_own_database_only(tmp_p
     assert metadata["held_back"].value.startswith("nothing under postgres/crm/ was deleted")
 
 
+def _leftovers(store, name: str) -> tuple[str, str]:
+    """An old folder without a manifest and an old unfinished upload, both of ``name``."""
+    orphan = f"postgres/{name}/2026-11-01/20261101T030000Z-beef/"
+    store.put_bytes(orphan + "database.dump.zst", b"no manifest was ever written")
+    upload = f"postgres/{name}/2026-11-02/20261102T030000Z-cafe/database.dump.zst"
+    store.upload(upload).write(b"half")
+    old = (datetime.now(UTC) - timedelta(days=3)).timestamp()
+    for path in store.root.rglob(".*partial*"):
+        os.utime(path, (old, old))
+    return orphan, upload
+
+
+def test_unreadable_manifest_keeps_the_leftovers_of_its_own_database_too(tmp_path):
+    store = FileStore(tmp_path)
+    _recent_backups(store, 1, verified=True)
+    damaged = _damaged_backup(store, "crm", b"{")
+    crm_orphan, crm_upload = _leftovers(store, "crm")
+    karen_orphan, _ = _leftovers(store, "karen")
+
+    result, _ = _run(store)
+
+    assert not result.success
+    assert list(store.list_keys(damaged.rpartition("/")[0]))
+    assert list(store.list_keys(crm_orphan))
+    assert [u.key for u in store.incomplete_uploads()] == [crm_upload]
+    assert not list(store.list_keys(karen_orphan))
+    metadata = result.asset_materializations_for_node("backup_retention")[0].metadata
+    assert metadata["leftovers_removed"].value == 2
+    assert "postgres/crm/" not in metadata["leftovers"].value
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data.description.startswith(
+        "nothing under postgres/crm/ was deleted: manifest "
+    )
+
+
 def test_listing_goes_on_past_an_unreadable_manifest_of_another_database(tmp_path, caplog):
     store = FileStore(tmp_path)
     kept = _backup(store, NOW - timedelta(days=1))

@@ -1,7 +1,8 @@
 """Unfinished backups: uploads never published, and data whose manifest was never written.
 
 Neither is a backup: nothing lists, verifies or restores them. Retention reports them and
-removes them once they are old enough that no running backup can still be writing them.
+removes them once they are old enough that no running backup can still be writing them, except
+those of a database with an unreadable manifest, which it leaves as found.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class Leftovers:
             for folder, keys in sorted(self.folders.items())
         ]
         return described
+
+    def outside(self, scopes: set[str]) -> Leftovers:
+        """These leftovers without those under any of the ``scopes`` prefixes."""
+
+        def kept(key: str) -> bool:
+            return not any(key.startswith(scope) for scope in scopes)
+
+        uploads = [upload for upload in self.uploads if kept(upload.key)]
+        return Leftovers(uploads, {f: keys for f, keys in self.folders.items() if kept(f)})
 
 
 def find_leftovers(store: BackupStore, older_than: datetime) -> Leftovers:

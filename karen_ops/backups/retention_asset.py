@@ -50,7 +50,10 @@ def backup_retention(
     now = datetime.now(UTC)
     catalog = read_catalog(store)
     decisions = plan_retention(_retained_here(catalog), config, now)
+    # A database with an unreadable manifest is left exactly as found, leftovers included: the
+    # operator who repairs it sees all that was there, and "nothing was deleted" holds.
     leftovers = find_leftovers(store, now - timedelta(hours=config.incomplete_after_hours))
+    leftovers = leftovers.outside(catalog.damaged_scopes)
     points = verified_restore_points(decisions)
     short = [p for p in points if not p.enough(config.min_verified_restore_points)]
 
