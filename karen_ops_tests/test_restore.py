@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from psycopg import sql
 from karen_ops.backups.restore import restore_backup
 from karen_ops.errors import RestoreError
 from karen_ops.resources.conninfo import ConnInfo
+from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.store.catalog import list_backups
 from karen_ops_tests.runs import materialize_day, only_manifest
 from karen_ops_tests.servers import exact_row_counts
@@ -251,6 +253,45 @@ def test_failed_restore_into_a_new_database_drops_it_so_the_retry_starts_clean(
     assert message.startswith(f"could not restore backup {manifest.backup_id} into ")
     assert f'error: could not execute query: ERROR: role "{role}" does not exist' in message
     assert "Command was" not in message
+
+
+def _pg_restore_killed_by_sigkill(folder: Path, real_pg_restore: Path) -> str:
+    """A bin folder whose pg_restore reports the real version, starts, quotes a statement
+    holding a password, and dies as if the out-of-memory killer took it."""
+    script = folder / "pg_restore"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = --version ]; then exec "{real_pg_restore}" --version; fi\n'
+        "echo 'pg_restore: creating TABLE \"public.precious\"' >&2\n"
+        'echo "Command was: CREATE USER MAPPING FOR app SERVER remote OPTIONS (" >&2\n'
+        "echo \"    password 'hunter2');\" >&2\n"
+        "kill -KILL $$\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(folder)
+
+
+def test_pg_restore_killed_without_a_word_is_named_by_its_signal_and_last_line(
+    server, store, yesterday, tmp_path
+):
+    real = find_tool("pg_restore", server.major).path
+    bin_dir = _pg_restore_killed_by_sigkill(tmp_path, real)
+    target = server.maintenance.with_dbname(f"karen_new_{os.urandom(3).hex()}")
+
+    with _replace_target(server, store, yesterday) as (_, _role_name, manifest):
+        try:
+            with pytest.raises(RestoreError) as failed:
+                restore_backup(manifest, store, target, bin_dir=bin_dir)
+            assert target.dbname not in server.databases()
+        finally:
+            _drop(server, target.dbname)
+
+    assert str(failed.value) == (
+        f"could not restore backup {manifest.backup_id} into {target.describe()}: pg_restore "
+        "was killed by signal 9 (SIGKILL) without reporting an error; its last output: "
+        'pg_restore: creating TABLE "public.precious"; look in the system log for the cause '
+        "(an out-of-memory kill is logged there) and run the restore again"
+    )
 
 
 def test_restore_command_refuses_and_lists(chinook, store, yesterday, tmp_path):

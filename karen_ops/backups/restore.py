@@ -12,7 +12,9 @@ a failed restore can leave part of the backup in it.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +46,8 @@ WHERE a.datname = %s AND a.pid <> pg_backend_pid()
   AND (r.rolsuper OR NOT pg_has_role('pg_signal_backend', 'USAGE'))
 ORDER BY 1
 """
+# How verify.restore_archive reports a failed pg_restore, before the output it quotes.
+_EXIT_STATUS = re.compile(r"\(exit status (-?\d+)\):?")
 _USER_TABLES = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -149,15 +153,60 @@ def _restore(
 
 
 def _pg_restore_errors(report: str) -> str:
-    """pg_restore's own error lines, on one line.
+    """pg_restore's own error lines, on one line; without any, how it ended and its last word.
 
-    Left out: its progress lines, and the SQL it quotes after an error ("Command was: ..."),
-    which can carry a secret such as a subscription's connection string or a user mapping's
-    password.
+    Left out: the SQL it quotes after an error ("Command was: ..." and the lines of the
+    statement that follow), which can carry a secret such as a subscription's connection
+    string or a user mapping's password.
     """
     marker = "pg_restore: error:"
     errors = [line[line.index(marker) :] for line in report.splitlines() if marker in line]
-    return " ".join(" ".join(e.split()) for e in errors) or "pg_restore reported no error"
+    if errors:
+        return " ".join(" ".join(e.split()) for e in errors)
+    # No error line: pg_restore died without a word, killed by a signal (the out-of-memory
+    # killer, an operator) or crashed, so its exit status is the best clue left.
+    status, output = _exit_status_and_output(report)
+    last = _quotable_lines(output)[-1:]
+    said = f"; its last output: {' '.join(last[0].split())}" if last else ", writing nothing"
+    return (
+        f"{_ended(status)} without reporting an error{said}; look in the system log for the "
+        "cause (an out-of-memory kill is logged there) and run the restore again"
+    )
+
+
+def _exit_status_and_output(report: str) -> tuple[int | None, str]:
+    """The exit status and the output in verify.restore_archive's report of a failed run."""
+    found = _EXIT_STATUS.search(report)
+    if found is None:
+        return None, report
+    return int(found.group(1)), report[found.end() :]
+
+
+def _quotable_lines(output: str) -> list[str]:
+    """Non-blank lines of pg_restore's output, without any SQL it quotes."""
+    lines: list[str] = []
+    quoting = False
+    for line in output.splitlines():
+        if line.lstrip().startswith("Command was:"):
+            quoting = True  # the statement can run over several lines, up to the next message
+        elif line.startswith("pg_restore:"):
+            quoting = False
+        if line.strip() and not quoting:
+            lines.append(line)
+    return lines
+
+
+def _ended(status: int | None) -> str:
+    if status is None:
+        return "pg_restore failed"
+    if status < 0:
+        # subprocess reports death by a signal as the negated signal number.
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = "unknown signal"
+        return f"pg_restore was killed by signal {-status} ({name})"
+    return f"pg_restore exited with status {status}"
 
 
 def _safety_backup(target: ConnInfo, store: BackupStore, bin_dir: str | None) -> str:
