@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,13 +15,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from karen_ops.backups.restore import restore_backup
+from karen_ops.backups.restore import _SESSIONS_OUT_OF_REACH, restore_backup
 from karen_ops.errors import RestoreError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.store.catalog import list_backups
 from karen_ops_tests.runs import materialize_day, only_manifest
-from karen_ops_tests.servers import exact_row_counts
+from karen_ops_tests.servers import Server, embedded_server_conninfo, exact_row_counts
 
 
 def _databases(server) -> set[str]:
@@ -208,6 +209,115 @@ def test_replace_stopped_by_a_superuser_session_reopens_the_target_and_drops_the
         f"; close them (see pg_stat_activity), or GRANT pg_signal_backend TO {role} "
         "(only a superuser can end a superuser's sessions)"
     )
+
+
+def test_replace_stopped_by_another_roles_session_ends_none_of_them(server, store, yesterday):
+    with (
+        _replace_target(server, store, yesterday) as (target, role, manifest),
+        _role(server, "LOGIN") as other,
+    ):
+        _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, role)
+        others_session = psycopg.connect(**_as_role(target, other).psycopg_kwargs())
+        own_session = psycopg.connect(**_as_role(target, role).psycopg_kwargs(), autocommit=True)
+        try:
+            with pytest.raises(RestoreError) as failed:
+                restore_backup(manifest, store, _as_role(target, role), replace=True)
+
+            assert _allows_connections(server, target.dbname)
+            assert _side_copies(server, target) == []
+            assert others_session.execute("SELECT 1").fetchone() == (1,)
+            assert own_session.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            others_session.close()
+            own_session.close()
+
+    assert str(failed.value) == (
+        f"could not end the sessions on database {target.dbname}: sessions of {other} are out "
+        f"of {role}'s reach; close them (see pg_stat_activity), or GRANT pg_signal_backend TO "
+        f"{role} (only a superuser can end a superuser's sessions)"
+    )
+
+
+@pytest.fixture(scope="module")
+def eager_autovacuum_server() -> Iterator[Server]:
+    """A server of its own whose autovacuum visits every database each second, so a test can
+    have an autovacuum worker at work on its database within seconds, not a minute."""
+    with embedded_server_conninfo("autovacuum") as maintenance:
+        with psycopg.connect(**maintenance.psycopg_kwargs(), autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET autovacuum_naptime = 1")
+            conn.execute("SELECT pg_reload_conf()")
+        yield Server("autovacuum", maintenance)
+
+
+def _autovacuum_at_work(server: Server, target: ConnInfo, owner: str) -> None:
+    """Leave a table of dead rows that autovacuum vacuums at a crawl, and wait for its worker.
+
+    The per-table cost limit of 1 makes the worker sleep after every page, so it stays on the
+    database for minutes, far longer than the test needs it. The table is ``owner``'s, so a
+    safety backup taken as ``owner`` can read it.
+    """
+    with psycopg.connect(**_as_role(target, owner).psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE crawl (id int) WITH (autovacuum_vacuum_threshold = 0, "
+            "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_cost_delay = 100, "
+            "autovacuum_vacuum_cost_limit = 1)"
+        )
+        conn.execute("INSERT INTO crawl SELECT generate_series(1, 100000)")
+        conn.execute("DELETE FROM crawl")
+    for _ in range(600):
+        if _autovacuum_workers(server, target.dbname):
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no autovacuum worker came to database {target.dbname} within 60 s")
+
+
+def _autovacuum_workers(server: Server, name: str) -> list[tuple]:
+    """The roles of the autovacuum workers on database ``name``, as a superuser sees them."""
+    with psycopg.connect(**server.maintenance.psycopg_kwargs()) as conn:
+        return conn.execute(
+            "SELECT usesysid FROM pg_stat_activity "
+            "WHERE datname = %s AND backend_type = 'autovacuum worker'",
+            (name,),
+        ).fetchall()
+
+
+def test_replace_stopped_by_an_autovacuum_worker_names_it_and_ends_no_session(
+    eager_autovacuum_server, store, yesterday
+):
+    server = eager_autovacuum_server
+    with _replace_target(server, store, yesterday) as (target, role, manifest):
+        _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, role)
+        # Even pg_signal_backend does not reach a process that runs as no role.
+        _run(server, "GRANT pg_signal_backend TO {}", role)
+        _autovacuum_at_work(server, target, role)
+        own_session = psycopg.connect(**_as_role(target, role).psycopg_kwargs(), autocommit=True)
+        try:
+            with pytest.raises(RestoreError) as type_hidden:
+                restore_backup(manifest, store, _as_role(target, role), replace=True)
+            # pg_read_all_stats lets the role see what kind of process holds the database.
+            _run(server, "GRANT pg_read_all_stats TO {}", role)
+            with pytest.raises(RestoreError) as type_shown:
+                restore_backup(manifest, store, _as_role(target, role), replace=True)
+
+            assert _autovacuum_workers(server, target.dbname) == [(None,)]  # still at work
+            assert _allows_connections(server, target.dbname)
+            assert _side_copies(server, target) == []
+            assert own_session.execute("SELECT 1").fetchone() == (1,)
+            # A superuser may end it, so the same check lets a superuser's restore go on.
+            with psycopg.connect(**server.maintenance.psycopg_kwargs()) as superuser:
+                assert superuser.execute(_SESSIONS_OUT_OF_REACH, (target.dbname,)).fetchall() == []
+        finally:
+            own_session.close()
+
+    remedy = (
+        f"out of {role}'s reach; wait for it to finish (see pg_stat_activity), or restore as a "
+        "superuser (only a superuser can end a process that runs as no role)"
+    )
+    start = f"could not end the sessions on database {target.dbname}: "
+    assert str(type_hidden.value) == (
+        f"{start}an autovacuum worker or other background process is {remedy}"
+    )
+    assert str(type_shown.value) == f"{start}an autovacuum worker is {remedy}"
 
 
 def test_replace_of_a_database_the_role_does_not_own_reopens_it_and_drops_the_copy(

@@ -39,12 +39,33 @@ from karen_ops.resources.store.catalog import pin
 
 log = logging.getLogger(__name__)
 TARGET = "the restore target"
+# Processes on a database that this role may not end, following pg_terminate_backend's rules:
+# a superuser may end any; others may end sessions of roles whose privileges they have, or with
+# pg_signal_backend those of any non-superuser. A process that runs as no role (NULL usesysid:
+# an autovacuum worker, or a background worker an extension started without one) counts as a
+# superuser's, since it may matter as much, so only a superuser may end it; PostgreSQL 18 adds
+# the pg_signal_autovacuum_worker role, whose members may end autovacuum workers too (when
+# they may also see backend_type, which pg_stat_activity shows only to pg_read_all_stats).
 _SESSIONS_OUT_OF_REACH = """
-SELECT DISTINCT r.rolname FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
-WHERE a.datname = %s AND a.pid <> pg_backend_pid()
-  AND NOT pg_has_role(r.oid, 'USAGE')
-  AND (r.rolsuper OR NOT pg_has_role('pg_signal_backend', 'USAGE'))
-ORDER BY 1
+WITH caller AS (
+  SELECT rolsuper AS superuser,
+         pg_has_role('pg_signal_backend', 'USAGE') AS ends_sessions,
+         coalesce((SELECT pg_has_role(oid, 'USAGE') FROM pg_roles
+                   WHERE rolname = 'pg_signal_autovacuum_worker'), false) AS ends_autovacuum
+  FROM pg_roles WHERE rolname = current_user
+)
+SELECT DISTINCT a.usesysid IS NULL AS roleless,
+       CASE WHEN a.usesysid IS NULL THEN a.backend_type
+            ELSE coalesce(r.rolname, 'a dropped role (OID ' || a.usesysid || ')') END AS holder
+FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid CROSS JOIN caller c
+WHERE a.datname = %s AND a.pid <> pg_backend_pid() AND NOT c.superuser
+  AND CASE
+    WHEN a.usesysid IS NULL
+      THEN NOT (coalesce(a.backend_type = 'autovacuum worker', false) AND c.ends_autovacuum)
+    WHEN r.rolsuper THEN true
+    ELSE NOT (c.ends_sessions OR coalesce(pg_has_role(r.oid, 'USAGE'), false))
+  END
+ORDER BY 1, 2
 """
 # How verify.restore_archive reports a failed pg_restore, before the output it quotes.
 _EXIT_STATUS = re.compile(r"\(exit status (-?\d+)\):?")
@@ -286,18 +307,47 @@ def _close_to_new_sessions(conn: psycopg.Connection, name: str) -> int:
 
 
 def _require_sessions_in_reach(conn: psycopg.Connection, names: tuple[str, ...]) -> None:
-    """Refuse, before any is ended, sessions this role may not end (pg_terminate_backend's
-    rule: sessions of roles whose privileges it has, or of any non-superuser with
-    pg_signal_backend)."""
+    """Refuse, before any is ended, sessions and processes this role may not end."""
     for name in names:
-        roles = [row[0] for row in conn.execute(_SESSIONS_OUT_OF_REACH, (name,))]
-        if roles:
-            raise RestoreError(
-                f"could not end the sessions on database {name}: sessions of "
-                f"{', '.join(roles)} are out of {conn.info.user}'s reach; close them "
-                f"(see pg_stat_activity), or GRANT pg_signal_backend TO {conn.info.user} "
-                "(only a superuser can end a superuser's sessions)"
-            )
+        rows = conn.execute(_SESSIONS_OUT_OF_REACH, (name,)).fetchall()
+        if rows:
+            roles = [holder for roleless, holder in rows if not roleless]
+            processes = [holder for roleless, holder in rows if roleless]
+            raise RestoreError(_out_of_reach(conn.info.user, name, roles, processes))
+
+
+def _out_of_reach(user: str, name: str, roles: list[str], processes: list[str | None]) -> str:
+    held: list[str] = []
+    remedies: list[str] = []
+    if roles:
+        held.append(f"sessions of {', '.join(roles)}")
+        remedies.append(
+            f"close them (see pg_stat_activity), or GRANT pg_signal_backend TO {user} "
+            "(only a superuser can end a superuser's sessions)"
+        )
+    if processes:
+        held.append(" and ".join(_process(kind) for kind in processes))
+        them = "it" if len(processes) == 1 and not roles else "them"
+        remedies.append(
+            f"wait for {them} to finish (see pg_stat_activity), or restore as a superuser "
+            "(only a superuser can end a process that runs as no role)"
+        )
+    verb = "is" if not roles and len(processes) == 1 else "are"
+    return (
+        f"could not end the sessions on database {name}: {' and '.join(held)} {verb} out of "
+        f"{user}'s reach; {'; '.join(remedies)}"
+    )
+
+
+def _process(kind: str | None) -> str:
+    """'an autovacuum worker', 'a parallel worker': a backend_type as a noun phrase.
+
+    pg_stat_activity shows the type of another role's process only to superusers and members
+    of pg_read_all_stats; without it, the process is still one that runs as no role.
+    """
+    if kind is None:
+        return "an autovacuum worker or other background process"
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def _end_sessions(conn: psycopg.Connection, name: str) -> None:
