@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from karen_ops.backups import restore
 from karen_ops.backups.restore import _SESSIONS_OUT_OF_REACH, restore_backup
 from karen_ops.errors import RestoreError
 from karen_ops.resources.conninfo import ConnInfo
@@ -336,6 +337,48 @@ def test_replace_of_a_database_the_role_does_not_own_reopens_it_and_drops_the_co
         f"owner of database {target.dbname}; restore as its owner, or make {role} the owner "
         f"(ALTER DATABASE {target.dbname} OWNER TO {role})"
     )
+
+
+def test_replace_whose_reopening_fails_after_the_swap_says_the_swap_is_done(
+    server, store, yesterday, monkeypatch
+):
+    with _replace_target(server, store, yesterday) as (target, role, manifest):
+        _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, role)
+        superuser = server.maintenance.params["user"]
+        swap = restore._rename_both
+
+        def swap_then_lose_ownership(conn, *renames):
+            # Nothing in PostgreSQL makes only the reopening fail, so the restored copy is
+            # given away the moment the swap commits; the real ALTER DATABASE then refuses it.
+            swap(conn, *renames)
+            _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, superuser)
+
+        monkeypatch.setattr(restore, "_rename_both", swap_then_lose_ownership)
+        try:
+            with pytest.raises(RestoreError) as failed:
+                restore_backup(manifest, store, _as_role(target, role), replace=True)
+
+            [previous] = _previous_copies(server, target)
+            assert _allows_connections(server, previous)
+            assert not _allows_connections(server, target.dbname)
+            _run(server, "ALTER DATABASE {} ALLOW_CONNECTIONS true", target.dbname)
+            assert exact_row_counts(target) == {"public.precious": 1}
+            assert exact_row_counts(target.with_dbname(previous)) == {"public.precious": 2}
+            [safety] = [e for e in list_backups(store) if e.pinned]
+        finally:
+            _drop(server, *_previous_copies(server, target))
+
+    assert str(failed.value) == (
+        f"the restored copy was swapped in, but database {target.dbname} still refuses new "
+        f"sessions: must be owner of database {target.dbname}; as its owner, run ALTER DATABASE "
+        f"{target.dbname} ALLOW_CONNECTIONS true. The swap is done: {target.dbname} holds the "
+        f"restored backup, the previous database is kept as {previous}, and the safety backup "
+        f"{safety.backup_id} is pinned"
+    )
+
+
+def _previous_copies(server, target: ConnInfo) -> list[str]:
+    return sorted(d for d in server.databases() if d.startswith(f"{target.dbname}_previous_"))
 
 
 def test_failed_restore_into_a_new_database_drops_it_so_the_retry_starts_clean(

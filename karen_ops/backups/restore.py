@@ -4,9 +4,14 @@ A new database is created and filled. An existing database that holds tables is 
 ``replace`` is asked for; then a safety backup of it is taken and pinned first, the backup is
 restored into a fresh database beside it, and the two are swapped by renaming, so at every
 moment one complete database carries the target's name and the original is never dropped.
-If anything fails, a database this call created is dropped, and a target being replaced keeps
-its name and contents and accepts sessions again. An existing empty target is never dropped, so
-a failed restore can leave part of the backup in it.
+Both are closed to new sessions for the swap and opened again after it.
+
+If anything fails before the swap, a database this call created is dropped, and a target being
+replaced keeps its name and contents and accepts sessions again; should reopening it fail too,
+the error says so and gives the statement that reopens it. If the swap is done but reopening
+fails, the restore stands: the error says so, names the previous database and the safety
+backup, and gives the statements that reopen them. An existing empty target is never dropped,
+so a failed restore can leave part of the backup in it.
 """
 
 from __future__ import annotations
@@ -118,11 +123,12 @@ def restore_backup(
         incoming = target.with_dbname(_side_name(target.dbname, "restore"))
         previous = _side_name(target.dbname, "previous")
         _create_database(maintenance, incoming.dbname)
-        # After a successful swap the incoming name is gone, so nothing is left to drop.
+        # After the swap the incoming name is gone, so nothing is left to drop, even when
+        # opening the databases to sessions again fails.
         with _dropped_on_failure(maintenance, incoming.dbname):
             _restore(archive, manifest, incoming, bin_dir, jobs, progress)
-            _swap(maintenance, target.dbname, incoming.dbname, previous)
-    return RestoreOutcome(target.dbname, True, previous, safety)
+            _swap(maintenance, target.dbname, incoming.dbname, previous, safety.backup_id)
+    return RestoreOutcome(target.dbname, True, previous, safety.folder)
 
 
 def _target_state(maintenance: ConnInfo, target: ConnInfo) -> str:
@@ -230,12 +236,12 @@ def _ended(status: int | None) -> str:
     return f"pg_restore exited with status {status}"
 
 
-def _safety_backup(target: ConnInfo, store: BackupStore, bin_dir: str | None) -> str:
+def _safety_backup(target: ConnInfo, store: BackupStore, bin_dir: str | None) -> Manifest:
     now = datetime.now(UTC)
     request = BackupRequest(target, store, partition=f"{now:%Y-%m-%d}", bin_dir=bin_dir)
     manifest = take_backup(request, log)
     pin(store, manifest.folder, f"safety backup before restore at {now:%Y-%m-%d %H:%M} UTC", now)
-    return manifest.folder
+    return manifest
 
 
 def _create_database(maintenance: ConnInfo, name: str) -> None:
@@ -271,25 +277,38 @@ def _side_name(name: str, role: str) -> str:
     return name[: 63 - len(suffix)] + suffix
 
 
-def _swap(maintenance: ConnInfo, target: str, incoming: str, previous: str) -> None:
+def _swap(maintenance: ConnInfo, target: str, incoming: str, previous: str, safety: str) -> None:
     """Rename target aside and incoming into its place, in one transaction.
 
     Both are closed to new sessions for the swap and opened again afterwards, whether it
-    worked or not; if it did not, the target still has its name and its contents.
+    worked or not; if it did not, the target still has its name and its contents. If it did
+    but they cannot be opened again, the error says the swap is done, where the original and
+    its safety backup are, and how to open them.
     """
     with connect(maintenance, setting=TARGET, autocommit=True) as conn:
-        closed: list[int] = []  # by OID, as the swap changes their names
+        closed: dict[int, str] = {}  # OID to the name each should have now
         try:
             # All or nothing: no session is ended when one of them is out of this role's reach.
             _require_sessions_in_reach(conn, (incoming, target))
             for name in (incoming, target):
                 # New sessions are refused first, so none can slip in before the rename.
-                closed.append(_close_to_new_sessions(conn, name))
+                closed[_close_to_new_sessions(conn, name)] = name
                 _end_sessions(conn, name)
             _wait_until_unused(conn, (target, incoming))
             _rename_both(conn, (target, previous), (incoming, target))
-        finally:
-            _reopen(conn, closed)
+        except BaseException as exc:
+            refusing = _reopen(conn, closed)
+            if refusing:
+                raise RestoreError(_still_closed(refusing)) from exc
+            raise
+        renamed = {incoming: target, target: previous}
+        refusing = _reopen(conn, {oid: renamed[name] for oid, name in closed.items()})
+    if refusing:
+        raise RestoreError(
+            f"the restored copy was swapped in, but {_still_closed(refusing)}. The swap is done: "
+            f"{target} holds the restored backup, the previous database is kept as {previous}, "
+            f"and the safety backup {safety} is pinned"
+        )
 
 
 def _close_to_new_sessions(conn: psycopg.Connection, name: str) -> int:
@@ -393,19 +412,33 @@ def _rename_both(conn: psycopg.Connection, *renames: tuple[str, str]) -> None:
         ) from exc
 
 
-def _reopen(conn: psycopg.Connection, oids: list[int]) -> None:
-    """Accept sessions again on the databases of ``oids``, under whatever names they now have."""
-    names = conn.execute(
-        "SELECT datname FROM pg_database WHERE oid = ANY(%s::oid[])", (oids,)
-    ).fetchall()
-    for (name,) in names:
+def _reopen(conn: psycopg.Connection, closed: dict[int, str]) -> list[tuple[str, str]]:
+    """Accept sessions again on the databases closed for the swap, looked up by OID as a rename
+    whose outcome is unknown (a lost connection) leaves their names in doubt.
+
+    Each is tried even when one fails; those still refusing sessions come back with the reason.
+    """
+    refusing: list[tuple[str, str]] = []
+    for oid, expected in closed.items():
+        name = expected  # the best guess while the server cannot be asked
         try:
+            found = conn.execute("SELECT datname FROM pg_database WHERE oid = %s", (oid,))
+            row = found.fetchone()
+            if row is None:
+                continue  # dropped: nothing to reopen
+            name = row[0]
             _allow_connections(conn, name, allowed=True)
         except psycopg.Error as exc:
-            raise RestoreError(
-                f"database {name} still refuses new sessions: {_said(exc)}; as its owner, run "
-                f"ALTER DATABASE {name} ALLOW_CONNECTIONS true"
-            ) from exc
+            refusing.append((name, _said(exc)))
+    return refusing
+
+
+def _still_closed(refusing: list[tuple[str, str]]) -> str:
+    why = "; ".join(
+        f"database {name} still refuses new sessions: {cause}" for name, cause in refusing
+    )
+    fix = " and ".join(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true" for name, _ in refusing)
+    return f"{why}; as its owner, run {fix}"
 
 
 def _drop_own(maintenance: ConnInfo, name: str) -> None:
