@@ -18,7 +18,7 @@ import pytest
 from karen_ops import cli
 from karen_ops.alerting.resource import DEFAULT_UI_URL
 from karen_ops.backups import commands as backup_commands
-from karen_ops.resources.store.catalog import list_backups, pin
+from karen_ops.resources.store.catalog import list_backups, mark_verified, pin
 from karen_ops.resources.store.file import FileStore
 from karen_ops_tests.doctor_fixtures import clean_environment
 
@@ -204,6 +204,67 @@ def test_unpin_says_when_a_backup_was_not_pinned(tmp_path, monkeypatch, capsys):
         "backup 20261204T150000Z-aaaa was not pinned; nothing changed"
     )
     assert not list_backups(store)[0].pinned
+
+
+DAMAGED_ID = "20261205T150000Z-bbbb"
+
+
+def _verified_backup_and_a_newer_damaged_one(store: FileStore) -> str:
+    """A verified backup of database karen, then a newer one whose manifest was cut short;
+    the damaged manifest's location."""
+    _add_backup(store, "20261204T150000Z-aaaa")
+    mark_verified(store, list_backups(store)[0].folder, {"verified_at": CREATED.isoformat()})
+    damaged = f"postgres/karen/2026-12-05/{DAMAGED_ID}/manifest.json"
+    store.put_bytes(damaged, b'{"kind": "postgres", "database": "kar')
+    return store.location(damaged)
+
+
+def test_restore_of_the_newest_backup_refuses_when_a_manifest_of_its_database_is_damaged(
+    service_server, tmp_path, monkeypatch, capsys
+):
+    store = FileStore(tmp_path / "store")
+    damaged = _verified_backup_and_a_newer_damaged_one(store)
+    clean_environment(
+        monkeypatch,
+        tmp_path / "home",
+        KAREN_BACKUP_URL=store.url,
+        KAREN_DATABASE_URL=service_server.url("karen"),
+    )
+    target = f"karen_restored_{os.urandom(3).hex()}"
+
+    status = cli.main(["restore", "--target", service_server.url(target), "--replace"])
+
+    err = capsys.readouterr().err.strip()
+    assert status == 1
+    assert target not in service_server.databases()
+    assert err.startswith(
+        f"karen-ops: could not choose the newest verified backup of database karen: manifest "
+        f"{damaged} is unreadable ("
+    )
+    assert err.endswith(
+        "); move the folder aside or delete it; or pass --backup ID to restore a chosen backup"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["unpin", DAMAGED_ID], ["restore", "--backup", DAMAGED_ID, "--target"]],
+    ids=["unpin", "restore"],
+)
+def test_a_backup_id_whose_manifest_is_damaged_is_named_as_damaged(
+    argv, service_server, tmp_path, monkeypatch, capsys
+):
+    store = FileStore(tmp_path / "store")
+    damaged = _verified_backup_and_a_newer_damaged_one(store)
+    clean_environment(monkeypatch, tmp_path / "home", KAREN_BACKUP_URL=store.url)
+    target = [service_server.url("karen_never_restored")] if argv[0] == "restore" else []
+
+    status = cli.main([*argv, *target])
+
+    err = capsys.readouterr().err.strip()
+    assert status == 1
+    assert err.startswith(f"karen-ops: cannot use backup {DAMAGED_ID}: manifest {damaged} is ")
+    assert err.endswith("); move the folder aside or delete it")
 
 
 class _Clock:

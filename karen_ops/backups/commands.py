@@ -25,6 +25,7 @@ from karen_ops.resources.store.catalog import (
     list_backups,
     mark_verified,
     pin,
+    read_catalog,
     unpin,
 )
 from karen_ops.resources.store.file import FileStore
@@ -164,17 +165,29 @@ def _restore(_home, args: argparse.Namespace) -> int:
 
 
 def _find(store: BackupStore, backup_id: str) -> CatalogEntry:
-    for entry in list_backups(store):
+    catalog = read_catalog(store)
+    for entry in catalog.entries:
         if entry.backup_id == backup_id:
             return entry
+    for damaged in catalog.unreadable:
+        # A backup's folder is named after its id, so a damaged one is still recognisable.
+        if damaged.key.split("/")[-2] == backup_id:
+            raise StoreError(f"cannot use backup {backup_id}: {damaged.describe()}")
     raise RestoreError(f"no backup with id {backup_id} in {store.url}; see karen-ops backups")
 
 
 def _newest_verified(store: BackupStore, postgres: PostgresResource) -> CatalogEntry:
     name = postgres.source().dbname
-    verified = [
-        e for e in list_backups(store) if e.kind == "postgres" and e.name == name and e.verified
-    ]
+    try:
+        # Only this database's backups: a damaged manifest among them fails the listing, as
+        # that backup might be the newest, and restoring an older one would lose its data.
+        backups = list_backups(store, f"postgres/{name}/")
+    except StoreError as exc:
+        raise RestoreError(
+            f"could not choose the newest verified backup of database {name}: {exc}; or pass "
+            "--backup ID to restore a chosen backup"
+        ) from exc
+    verified = [e for e in backups if e.kind == "postgres" and e.name == name and e.verified]
     if not verified:
         raise RestoreError(
             f"no verified backup of database {name} in {store.url}; pass --backup ID or run "
