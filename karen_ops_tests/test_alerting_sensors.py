@@ -461,3 +461,30 @@ def test_runs_of_hand_picked_assets_alert_and_resolve_each_on_its_own(
         f"materialization of backup_verification, postgres_backup failed for partition {day}"
     )
     assert backup[0]["annotations"]["impact"].startswith("last night's backup")
+
+
+def test_two_deployments_on_one_redis_keep_their_alerts_apart(
+    receiver_factory, private_redis, settings_file, monkeypatch
+):
+    webhook = receiver_factory()
+    defs = _health_defs({"passed": False})
+    # Deployment A has no channel yet: its failed check is stored, waiting for one.
+    silent = {"alerting": AlertingResource(), "redis": RedisResource(url=private_redis.url)}
+    # Deployment B, on the same Redis, has a webhook and nothing failing of its own.
+    heard = {
+        "alerting": AlertingResource(webhook_url=webhook.url),
+        "redis": RedisResource(url=private_redis.url),
+    }
+    with dg.DagsterInstance.ephemeral() as a, dg.DagsterInstance.ephemeral() as b:
+        dg.materialize(defs.assets, instance=a)
+        monkeypatch.setenv("KAREN_REDIS_KEY_PREFIX", "karen-ops-a:")
+        cursor = _tick(asset_check_alerts, a, defs, silent, None)
+        _tick(asset_check_alerts, a, defs, silent, cursor)
+
+        monkeypatch.setenv("KAREN_REDIS_KEY_PREFIX", "karen-ops-b:")
+        cursor = _tick(asset_check_alerts, b, defs, heard, None)
+        _tick(asset_check_alerts, b, defs, heard, cursor)
+
+    assert webhook.posts == []
+    stored = RedisResource(url=private_redis.url).client().keys("*")
+    assert stored and all(key.startswith(b"karen-ops-a:alerts:") for key in stored)

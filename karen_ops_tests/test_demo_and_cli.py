@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from karen_ops.demo.run import DemoSetup
 from karen_ops_tests.servers import exact_row_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,3 +105,14 @@ def test_demo_backs_up_verifies_and_reuses_its_setup(tmp_path):
     stop = _run([str(BIN / "karen-ops"), "--home", str(home), "stop"], env, cwd=tmp_path)
     assert stop.stdout.strip() == "embedded PostgreSQL stopped"
     assert not (home / "pgdata" / "postmaster.pid").exists()
+
+
+def test_each_demo_home_keeps_its_alert_state_under_its_own_redis_prefix(tmp_path):
+    def setup(home: Path) -> DemoSetup:
+        return DemoSetup(home, "postgresql:///karen", home.as_uri(), home / "dagster")
+
+    first, second = setup(tmp_path / "one"), setup(tmp_path / "two")
+
+    assert first.environment()["KAREN_REDIS_KEY_PREFIX"].startswith("karen-ops-demo-")
+    assert first.redis_key_prefix != second.redis_key_prefix
+    assert first.redis_key_prefix == setup(tmp_path / "one").redis_key_prefix

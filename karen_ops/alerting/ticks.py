@@ -58,7 +58,7 @@ def redis_store(redis: RedisResource, config: AlertingConfig) -> RedisAlertStore
     """The Redis store, checked with a PING so an outage shows before anything is written."""
     store = RedisAlertStore(
         redis.client(),
-        prefix=f"{redis.key_prefix}alerts:",
+        prefix=f"{redis.prefix()}alerts:",
         ttl_seconds=int(config.state_ttl_hours * 3600),
         where=redis.describe(),
     )

@@ -7,6 +7,7 @@ so the UI opened afterwards shows them. A second run reuses the server and the d
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -42,8 +43,16 @@ class DemoSetup:
             settings.OPS_HOME: str(self.home),
             settings.DATABASE_URL: self.database_url,
             settings.BACKUP_URL: self.backup_url,
+            settings.REDIS_KEY_PREFIX: self.redis_key_prefix,
             "DAGSTER_HOME": str(self.dagster_home),
         }
+
+    @property
+    def redis_key_prefix(self) -> str:
+        # Demos share the machine's Redis; each home keeps its own alert state in it, so one
+        # demo never announces, nor waits to resolve, another's alerts.
+        home_id = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
+        return f"karen-ops-demo-{home_id}:"
 
 
 def prepare(home: Path, *, users: int, instance_template: Path | None) -> DemoSetup:

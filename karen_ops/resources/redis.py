@@ -11,6 +11,7 @@ from pydantic import Field
 from karen_ops import settings
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_PREFIX = "karen-ops:"
 
 # A sensor tick must not hang on a Redis that went away: fail fast and fall back.
 SOCKET_TIMEOUT_SECONDS = 3
@@ -25,13 +26,18 @@ class RedisResource(dg.ConfigurableResource):
         f"$KAREN_REDIS_URL, else {DEFAULT_URL}). For TLS with a private CA, name its file in "
         "the query: rediss://:password@host:6380/0?ssl_ca_certs=/etc/ssl/karen-ca.pem.",
     )
-    key_prefix: str = Field(
-        default="karen-ops:",
-        description="Prefix of every key karen-ops writes, so it shares the server safely.",
+    key_prefix: str | None = Field(
+        default=None,
+        description="Prefix of every key karen-ops writes, so it shares the server safely "
+        f"(default: ${settings.REDIS_KEY_PREFIX}, else {DEFAULT_PREFIX}). Two deployments "
+        "on one Redis need a prefix each, or each sees and sends the other's alerts.",
     )
 
     def resolved_url(self) -> str:
         return self.url or settings.env(settings.REDIS_URL) or DEFAULT_URL
+
+    def prefix(self) -> str:
+        return self.key_prefix or settings.env(settings.REDIS_KEY_PREFIX) or DEFAULT_PREFIX
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(
