@@ -44,6 +44,22 @@ def test_webhook_answering_429_is_retried_after_its_retry_after(receiver_factory
     }
 
 
+def test_webhook_gives_times_as_alertmanager_does(receiver_factory):
+    receiver = receiver_factory()
+    started = replace(make_alert(), starts_at=1796349603.12)
+    ended = replace(make_alert(partition="2026-03-01"), starts_at=1796349603.0)
+
+    notification = Notification("default", "default:{}", (started,), (ended.resolved(1796353203),))
+    WebhookChannel(receiver.url, FAST).send(notification)
+
+    [firing, resolved] = receiver.posts[0].json()["alerts"]
+    assert (firing["startsAt"], firing["endsAt"]) == (
+        "2026-12-04T02:00:03.120Z",
+        "0001-01-01T00:00:00Z",
+    )
+    assert resolved["endsAt"] == "2026-12-04T03:00:03.000Z"
+
+
 def test_webhook_that_keeps_failing_raises_after_bounded_retries_without_its_token(
     receiver_factory,
 ):

@@ -26,6 +26,16 @@ SHORT_CHARS = 600
 _CUT = " [cut short; the link below has all of it]"
 
 
+def rfc3339(timestamp: float) -> str:
+    """A time as Alertmanager writes it in its API and webhooks: ``2026-12-04T02:00:03.120Z``."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# What Alertmanager's webhooks give as the end of an alert still firing: no end yet.
+NOT_ENDED = "0001-01-01T00:00:00Z"
+
+
 def redact(text: str) -> str:
     """The text with passwords in URLs and ``password=`` pairs replaced by ``***``."""
     text = _URL_PASSWORD.sub(r"\g<head>***", text)

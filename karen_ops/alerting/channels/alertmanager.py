@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from karen_ops.alerting.channels.http import RetryPolicy, post_json, public_target
 from karen_ops.alerting.channels.webhook import annotations
-from karen_ops.alerting.messages import Notification, redact
+from karen_ops.alerting.messages import Notification, redact, rfc3339
 from karen_ops.alerting.model import Alert
 
 # Alertmanager resolves a firing alert nobody re-posts once endsAt passes; the alertmanager
@@ -38,13 +38,9 @@ def _alert(alert: Alert) -> dict:
     body = {
         "labels": {key: redact(value) for key, value in alert.labels.items()},
         "annotations": annotations(alert),
-        "startsAt": _iso(alert.starts_at or now),
-        "endsAt": _iso(ends),
+        "startsAt": rfc3339(alert.starts_at or now),
+        "endsAt": rfc3339(ends),
     }
     if alert.link:
         body["generatorURL"] = alert.link
     return body
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")

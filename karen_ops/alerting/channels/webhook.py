@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from karen_ops.alerting.channels.http import RetryPolicy, post_json, public_target
-from karen_ops.alerting.messages import Notification, redact
+from karen_ops.alerting.messages import NOT_ENDED, Notification, redact, rfc3339
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,10 @@ def webhook_payload(notification: Notification) -> dict:
                 "fingerprint": alert.fingerprint,
                 "labels": {k: redact(v) for k, v in alert.labels.items()},
                 "annotations": annotations(alert),
-                "startsAt": alert.starts_at,
-                "endsAt": alert.ends_at,
+                # Times as Alertmanager's webhooks give them, so receivers built for those
+                # read these too.
+                "startsAt": rfc3339(alert.starts_at) if alert.starts_at else NOT_ENDED,
+                "endsAt": rfc3339(alert.ends_at) if alert.ends_at else NOT_ENDED,
                 "generatorURL": alert.link,
             }
             for alert in notification.alerts
