@@ -3,6 +3,7 @@ their crossing dates, triggers, gaps, and the files in the store."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -117,12 +118,13 @@ def test_report_for_a_backfilled_week_has_charts_crossing_dates_and_triggers(
 
 
 def test_report_without_any_history_says_not_enough_data(karen_db, tmp_path: Path):
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         capacity_assets(),
         selection=["capacity_report"],
         partition_key=WEEK,
         resources=capacity_resources(karen_db, (tmp_path / "store").as_uri()),
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
     )
     [materialization] = result.asset_materializations_for_node("capacity_report")
     metadata = {key: value.value for key, value in materialization.metadata.items()}
@@ -132,3 +134,14 @@ def test_report_without_any_history_says_not_enough_data(karen_db, tmp_path: Pat
     )
     assert metadata["gap_days: new_users"] == 90
     assert metadata["trigger: storage over 85%"] == "not enough data"
+    # Growth, unlike a snapshot, can still be counted: the run log says how.
+    warnings = [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if entry.level == logging.WARNING
+    ]
+    assert any(
+        "growth was not counted for 7 of its days" in message
+        and "launch weekly_capacity_report over" in message
+        for message in warnings
+    )

@@ -5,6 +5,8 @@ import dagster as dg
 from karen_ops.capacity.forecast import ForecastStatus
 from karen_ops.capacity.report import (
     GIB,
+    WEEK_DAYS,
+    CapacityReport,
     build_report,
     load_history,
     render_markdown,
@@ -61,6 +63,7 @@ def _report_week(
         disk_threshold_percent=capacity.disk_threshold_percent,
         database_size_limit_bytes=capacity.database_size_limit_gib * GIB,
     )
+    _warn_of_uncounted_days(context, report)
     with expected_failures():
         key = write_report(report, store)
     size, disk = report.forecasts
@@ -82,3 +85,19 @@ def _report_week(
     if disk.status is ForecastStatus.PROJECTED:
         metadata["disk_used_percent_in_12_months"] = round(disk.projections[12], 1)
     return metadata
+
+
+def _warn_of_uncounted_days(context: dg.AssetExecutionContext, report: CapacityReport) -> None:
+    """Name the week's days whose growth was never counted: they can still be, unlike a
+    snapshot, so an empty chart here is a step not yet run rather than a platform at rest."""
+    week = report.history["new_users"].observed()
+    week_days = report.history["new_users"].days[-WEEK_DAYS:]
+    counted_days = {day for day, _ in week}
+    uncounted = [day for day in week_days if day not in counted_days]
+    if uncounted:
+        context.log.warning(
+            f"capacity report week={report.week}: growth was not counted for "
+            f"{len(uncounted)} of its days ({uncounted[0]}..{uncounted[-1]}); launch "
+            f"weekly_capacity_report over {week_days[0]}...{week_days[-1]}, then materialize "
+            f"this report again"
+        )
