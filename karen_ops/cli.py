@@ -7,6 +7,7 @@ import errno
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 from karen_ops import settings
@@ -46,7 +47,9 @@ def _demo(home: Path, args: argparse.Namespace) -> int:
 def _ui(home: Path, args: argparse.Namespace) -> int:
     from karen_ops.demo import run
 
-    # Before anything starts: a second `dagster dev` on a taken port still starts its daemon.
+    # Before anything starts: `dagster dev` starts its daemon even when another daemon runs on
+    # the instance, or when its webserver cannot listen on the port.
+    _check_no_daemon(home / "dagster")  # the instance folder run.prepare sets up
     _check_port_free(UI_HOST, args.port)
     setup = run.prepare(home, users=args.users, instance_template=Path.cwd() / "dagster.yaml")
     os.environ.update(setup.environment())
@@ -61,6 +64,35 @@ def _ui(home: Path, args: argparse.Namespace) -> int:
     # Replace this process, so that stopping the UI with Ctrl-C stops everything it started.
     os.execv(sys.executable, command)  # noqa: S606 (an argument list, no shell)
     return 0  # not reached: execv replaces this process
+
+
+def _check_no_daemon(dagster_home: Path) -> None:
+    """Raise if a Dagster daemon of the instance in ``dagster_home`` reported lately: a second
+    daemon on one instance launches every scheduled run twice."""
+    if not dagster_home.is_dir():
+        return  # no instance yet, so no daemon of it
+    import dagster as dg
+    from dagster._daemon.controller import DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        heartbeats = instance.get_daemon_heartbeats().values()
+    last = max((heartbeat.timestamp for heartbeat in heartbeats), default=None)
+    if last is None:
+        return  # no daemon ever ran on it
+    # A running daemon stores a heartbeat every DEFAULT_HEARTBEAT_INTERVAL_SECONDS (30 s) as its
+    # loop comes round; two intervals allow one late beat. A stopped daemon leaves its last one
+    # behind, so this is also how long a restart waits. Dagster's own tolerance (30 minutes) only
+    # marks a daemon unhealthy in its UI; as a wait it would be far too long.
+    silence = 2 * DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+    age = int(max(0.0, time.time() - last))  # never negative, whatever the clocks say
+    if age < silence:
+        wait = silence - age
+        raise KarenOpsError(
+            f"a Dagster daemon already runs for the instance in {dagster_home} (last heartbeat "
+            f"{age} seconds ago), so a second one would launch every scheduled run twice; "
+            "open the UI that serves it or stop it first (if it has stopped, try again in "
+            f"{wait} seconds)"
+        )
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -1,19 +1,25 @@
-"""The karen-ops command line: the UI's port, --home for every command, listings, unpin,
-restore progress and the archiving commands' usage."""
+"""The karen-ops command line: the UI's port and its instance's daemon, --home for every
+command, listings, unpin, restore progress and the archiving commands' usage."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
+import psutil
 import pytest
+from dagster._daemon.types import DaemonHeartbeat
 
 from karen_ops import cli
 from karen_ops.alerting.resource import DEFAULT_UI_URL
@@ -23,6 +29,7 @@ from karen_ops.resources.store.file import FileStore
 from karen_ops_tests.doctor_fixtures import clean_environment
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 CREATED = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
 
 
@@ -102,6 +109,72 @@ def test_the_port_check_passes_a_free_port(listening_socket):
         free = sock.getsockname()[1]
 
     cli._check_port_free("127.0.0.1", free)
+
+
+def _instance_with_a_heartbeat(home: Path, seconds_ago: float) -> Path:
+    """The demo's instance folder under ``home``, as `karen-ops ui` leaves it, where a scheduler
+    daemon last reported ``seconds_ago``."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    heartbeat = DaemonHeartbeat(time.time() - seconds_ago, "SCHEDULER", "the-other-daemon")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        instance.add_daemon_heartbeat(heartbeat)
+    return dagster_home
+
+
+def test_ui_on_an_instance_whose_daemon_reports_says_so_and_starts_nothing(
+    tmp_path, monkeypatch, capsys
+):
+    home = tmp_path / "home"
+    dagster_home = _instance_with_a_heartbeat(home, seconds_ago=5)
+    clean_environment(monkeypatch, home)
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    children = psutil.Process().children(recursive=True)
+
+    status = cli.main(["--home", str(home), "ui", "--port", str(port)])
+
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out == ""
+    age, wait = (int(seconds) for seconds in re.findall(r"(\d+) seconds", captured.err))
+    assert captured.err.strip() == (
+        f"karen-ops: a Dagster daemon already runs for the instance in {dagster_home} (last "
+        f"heartbeat {age} seconds ago), so a second one would launch every scheduled run twice; "
+        "open the UI that serves it or stop it first (if it has stopped, try again in "
+        f"{wait} seconds)"
+    )
+    assert 5 <= age < 60
+    assert age + wait == 60  # two of Dagster's 30-second heartbeat intervals
+    # Refused before anything started: no embedded server, no dagster dev, the port still free.
+    assert psutil.Process().children(recursive=True) == children
+    assert not (home / "pgdata").exists()
+    cli._check_port_free("127.0.0.1", port)
+
+
+def test_a_daemon_silent_for_two_heartbeat_intervals_leaves_the_ui_free_to_start(
+    tmp_path, monkeypatch, capsys, listening_socket
+):
+    home = tmp_path / "home"
+    _instance_with_a_heartbeat(home, seconds_ago=61)
+    clean_environment(monkeypatch, home)
+    monkeypatch.chdir(tmp_path)
+
+    # On a taken port: past the daemon check, the port check still stops it before anything starts.
+    status = cli.main(["--home", str(home), "ui", "--port", str(listening_socket)])
+
+    assert status == 1
+    assert capsys.readouterr().err.startswith(f"karen-ops: port {listening_socket} on 127.0.0.1 ")
+
+
+def test_an_instance_no_daemon_ever_ran_on_leaves_the_ui_free_to_start(tmp_path):
+    cli._check_no_daemon(tmp_path / "home" / "dagster")  # not created yet
+    (tmp_path / "home" / "dagster").mkdir(parents=True)
+
+    cli._check_no_daemon(tmp_path / "home" / "dagster")
 
 
 def test_home_option_reaches_backups(tmp_path, monkeypatch, capsys):
