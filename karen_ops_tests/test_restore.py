@@ -15,8 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from karen_ops.backups import restore
-from karen_ops.backups.restore import _SESSIONS_OUT_OF_REACH, restore_backup
+from karen_ops.backups import swap
+from karen_ops.backups.restore import restore_backup
+from karen_ops.backups.swap import _SESSIONS_OUT_OF_REACH
 from karen_ops.errors import RestoreError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import find_tool
@@ -345,15 +346,15 @@ def test_replace_whose_reopening_fails_after_the_swap_says_the_swap_is_done(
     with _replace_target(server, store, yesterday) as (target, role, manifest):
         _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, role)
         superuser = server.maintenance.params["user"]
-        swap = restore._rename_both
+        rename_both = swap._rename_both
 
         def swap_then_lose_ownership(conn, *renames):
             # Nothing in PostgreSQL makes only the reopening fail, so the restored copy is
             # given away the moment the swap commits; the real ALTER DATABASE then refuses it.
-            swap(conn, *renames)
+            rename_both(conn, *renames)
             _run(server, "ALTER DATABASE {} OWNER TO {}", target.dbname, superuser)
 
-        monkeypatch.setattr(restore, "_rename_both", swap_then_lose_ownership)
+        monkeypatch.setattr(swap, "_rename_both", swap_then_lose_ownership)
         try:
             with pytest.raises(RestoreError) as failed:
                 restore_backup(manifest, store, _as_role(target, role), replace=True)
