@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from karen_ops.backups import swap
+from karen_ops.backups import restore, swap
 from karen_ops.backups.restore import restore_backup
 from karen_ops.backups.swap import _SESSIONS_OUT_OF_REACH
 from karen_ops.errors import RestoreError
@@ -495,3 +495,17 @@ def test_labelled_backup_is_verified_pinned_and_unpinned(chinook, store):
 
     assert unpinned.returncode == 0, unpinned.stderr
     assert not list_backups(store)[0].pinned
+
+
+def test_a_failed_restore_never_quotes_a_statement_whose_start_was_cut_off():
+    # The report keeps the output's tail: here, the end of a quoted statement holding a password.
+    report = (
+        "pg_restore failed (exit status 1): "
+        "    PERFORM dblink_connect('host=db.internal password=Hunter2-secret');\n"
+        "END;\n"
+    )
+
+    message = restore._pg_restore_errors(report)
+
+    assert "Hunter2-secret" not in message
+    assert message.startswith("pg_restore exited with status 1 without reporting an error; look")

@@ -165,7 +165,7 @@ def _pg_restore_errors(report: str) -> str:
     # killer, an operator) or crashed, so its exit status is the best clue left.
     status, output = _exit_status_and_output(report)
     last = _quotable_lines(output)[-1:]
-    said = f"; its last output: {' '.join(last[0].split())}" if last else ", writing nothing"
+    said = f"; its last output: {' '.join(last[0].split())}" if last else ""
     return (
         f"{_ended(status)} without reporting an error{said}; look in the system log for the "
         "cause (an out-of-memory kill is logged there) and run the restore again"
@@ -181,17 +181,13 @@ def _exit_status_and_output(report: str) -> tuple[int | None, str]:
 
 
 def _quotable_lines(output: str) -> list[str]:
-    """Non-blank lines of pg_restore's output, without any SQL it quotes."""
-    lines: list[str] = []
-    quoting = False
-    for line in output.splitlines():
-        if line.lstrip().startswith("Command was:"):
-            quoting = True  # the statement can run over several lines, up to the next message
-        elif line.startswith("pg_restore:"):
-            quoting = False
-        if line.strip() and not quoting:
-            lines.append(line)
-    return lines
+    """pg_restore's own messages in its output, never the SQL it quotes.
+
+    Only lines that pg_restore starts with its name count: the SQL after "Command was:" runs
+    over any number of lines, and the report keeps the output's tail, which may begin in the
+    middle of such a statement.
+    """
+    return [line for line in output.splitlines() if line.lstrip().startswith("pg_restore:")]
 
 
 def _ended(status: int | None) -> str:
