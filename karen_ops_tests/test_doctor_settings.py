@@ -52,6 +52,25 @@ def test_routes_that_can_all_deliver_raise_no_warning(tmp_path, monkeypatch, rec
     assert not [line for line in lines if line.startswith("WARN")]
 
 
+def test_a_route_without_channels_is_a_mute_that_doctor_names(
+    tmp_path, monkeypatch, receiver_factory
+):
+    hook = receiver_factory()
+    settings = tmp_path / "karen-ops.yaml"
+    settings.write_text(yaml.safe_dump({"alerting": {"routes": [
+        {"name": "quiet", "match": {"severity": "warning"}, "channels": []},
+        {"name": "everything", "channels": ["webhook"]},
+    ]}}))  # fmt: skip
+    lines = _lines(
+        tmp_path, monkeypatch, KAREN_ALERT_WEBHOOK_URL=hook.url, KAREN_OPS_CONFIG=str(settings)
+    )
+
+    assert [line for line in lines if line.startswith("WARN")] == [
+        "WARN  alert route quiet  has no channels: it mutes the alerts it takes; fix: list "
+        "channels for it if they should reach someone"
+    ]
+
+
 def test_alertmanager_taking_every_alert_leaves_no_route_unheard(
     tmp_path, monkeypatch, alertmanager
 ):

@@ -115,6 +115,15 @@ def route_checks(config: AlertingConfig, usable: set[str]) -> list[Finding]:
     for route in config.routes:
         if route.continue_matching or usable.intersection(route.channels):
             continue
+        if not route.channels:
+            findings.append(
+                warn(
+                    f"alert route {route.name}",
+                    "has no channels: it mutes the alerts it takes",
+                    "list channels for it if they should reach someone",
+                )
+            )
+            continue
         findings.append(
             warn(
                 f"alert route {route.name}",
