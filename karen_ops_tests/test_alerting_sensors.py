@@ -18,6 +18,7 @@ from karen_ops.alerting.sensors import (
     stale_backup_alert_sensor,
 )
 from karen_ops.alerting.ticks import TickCursor
+from karen_ops.errors import ConfigurationError
 from karen_ops.resources.redis import RedisResource
 from karen_ops.settings import ScheduleSettings
 
@@ -488,3 +489,14 @@ def test_two_deployments_on_one_redis_keep_their_alerts_apart(
     assert webhook.posts == []
     stored = RedisResource(url=private_redis.url).client().keys("*")
     assert stored and all(key.startswith(b"karen-ops-a:alerts:") for key in stored)
+
+
+@pytest.mark.parametrize("prefix", ["karen[prod]:", "karen-*:", "karen ops:"])
+def test_a_key_prefix_that_would_be_a_scan_pattern_is_refused(prefix):
+    with pytest.raises(ConfigurationError) as raised:
+        RedisResource(key_prefix=prefix).prefix()
+
+    assert str(raised.value) == (
+        "KAREN_REDIS_KEY_PREFIX may hold only letters, digits and _ . : -, such as "
+        "karen-ops-staging:; change it"
+    )

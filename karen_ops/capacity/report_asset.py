@@ -97,7 +97,7 @@ def _warn_of_uncounted_days(context: dg.AssetExecutionContext, report: CapacityR
     if uncounted:
         context.log.warning(
             f"capacity report week={report.week}: growth was not counted for "
-            f"{len(uncounted)} of its days ({uncounted[0]}..{uncounted[-1]}); launch "
-            f"weekly_capacity_report over {week_days[0]}...{week_days[-1]}, then materialize "
-            f"this report again"
+            f"{len(uncounted)} of its days ({', '.join(map(str, uncounted))}); launch "
+            f"weekly_capacity_report over {week_days[0]}...{week_days[-1]}, whose success "
+            f"makes this report again"
         )

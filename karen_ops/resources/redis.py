@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -9,9 +10,11 @@ import redis
 from pydantic import Field
 
 from karen_ops import settings
+from karen_ops.errors import ConfigurationError
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "karen-ops:"
+_PREFIX = re.compile(r"[A-Za-z0-9_.:-]+")
 
 # A sensor tick must not hang on a Redis that went away: fail fast and fall back.
 SOCKET_TIMEOUT_SECONDS = 3
@@ -37,7 +40,15 @@ class RedisResource(dg.ConfigurableResource):
         return self.url or settings.env(settings.REDIS_URL) or DEFAULT_URL
 
     def prefix(self) -> str:
-        return self.key_prefix or settings.env(settings.REDIS_KEY_PREFIX) or DEFAULT_PREFIX
+        prefix = self.key_prefix or settings.env(settings.REDIS_KEY_PREFIX) or DEFAULT_PREFIX
+        # Keys are found again with SCAN MATCH <prefix>*, where * ? [ ] would be patterns and
+        # reach another deployment's keys, or miss this one's.
+        if not _PREFIX.fullmatch(prefix):
+            raise ConfigurationError(
+                f"{settings.REDIS_KEY_PREFIX} may hold only letters, digits and _ . : -, such "
+                f"as karen-ops-staging:; change it"
+            )
+        return prefix
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(

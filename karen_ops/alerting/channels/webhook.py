@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from karen_ops.alerting.channels.http import RetryPolicy, post_json, public_target
@@ -63,7 +64,7 @@ def webhook_payload(notification: Notification) -> dict:
                 "annotations": annotations(alert),
                 # Times as Alertmanager's webhooks give them, so receivers built for those
                 # read these too.
-                "startsAt": rfc3339(alert.starts_at) if alert.starts_at else NOT_ENDED,
+                "startsAt": rfc3339(alert.starts_at or time.time()),
                 "endsAt": rfc3339(alert.ends_at) if alert.ends_at else NOT_ENDED,
                 "generatorURL": alert.link,
             }
