@@ -11,7 +11,7 @@ import time
 import psycopg
 from psycopg import sql
 
-from karen_ops.errors import RestoreError
+from karen_ops.errors import DatabaseError, RestoreError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.postgres import connect
 
@@ -68,9 +68,10 @@ def swap_in(maintenance: ConnInfo, target: str, incoming: str, previous: str, sa
             _wait_until_unused(conn, (target, incoming))
             _rename_both(conn, (target, previous), (incoming, target))
         except BaseException as exc:
-            refusing = _reopen(conn, closed)
+            # On a connection of its own: the swap's may be the very thing that failed.
+            refusing = _reopen_anew(maintenance, closed)
             if refusing:
-                raise RestoreError(_still_closed(refusing)) from exc
+                raise RestoreError(f"{_cause(exc)}; and {_still_closed(refusing)}") from exc
             raise
         renamed = {incoming: target, target: previous}
         refusing = _reopen(conn, {oid: renamed[name] for oid, name in closed.items()})
@@ -202,6 +203,21 @@ def _reopen(conn: psycopg.Connection, closed: dict[int, str]) -> list[tuple[str,
         except psycopg.Error as exc:
             refusing.append((name, said(exc)))
     return refusing
+
+
+def _reopen_anew(maintenance: ConnInfo, closed: dict[int, str]) -> list[tuple[str, str]]:
+    """``_reopen`` on a fresh connection; every database still closed when none can be had."""
+    try:
+        with connect(maintenance, setting=TARGET, autocommit=True) as conn:
+            return _reopen(conn, closed)
+    except (psycopg.Error, DatabaseError) as exc:
+        return [(name, f"could not connect to reopen it: {exc}") for name in closed.values()]
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, psycopg.Error):
+        return f"the swap failed: {said(exc)}"
+    return str(exc) or type(exc).__name__
 
 
 def _still_closed(refusing: list[tuple[str, str]]) -> str:
