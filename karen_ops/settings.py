@@ -245,8 +245,8 @@ def _example_variable(database: str, key: str = "url_env") -> str:
 
 
 def quoted(value: object) -> str:
-    """A short value as written, so a typo shows; anything that could be a URL or a secret
-    pasted into the wrong setting is only described."""
+    """A short value as written, so a typo shows; a long one, or one shaped like a URL or
+    credentials (pasted into the wrong setting, say), is only described."""
     if isinstance(value, str) and len(value) <= 40 and not _SECRET_SHAPED.search(value):
         return repr(value)
     return describe(value)
