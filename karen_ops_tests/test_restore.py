@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -49,8 +50,32 @@ def test_restore_into_a_new_database_creates_it_with_every_row(
         outcome = restore_backup(manifest, store, target)
         assert exact_row_counts(target) == manifest.inventory.row_counts
         assert not outcome.replaced
+        assert (outcome.tables, outcome.rows) == (11, manifest.inventory.total_rows)
     finally:
         _drop(service_server, target.dbname)
+
+
+def test_a_restore_that_lacks_rows_its_manifest_counted_is_never_put_to_use(
+    server, chinook, store, yesterday
+):
+    materialize_day(chinook, store, yesterday, only="postgres_backup")
+    manifest = only_manifest(store, chinook.dbname, yesterday)
+    counts = {**manifest.inventory.row_counts, "public.artist": 1_000_000}
+    claimed = replace(manifest, inventory=replace(manifest.inventory, row_counts=counts))
+    target = server.maintenance.with_dbname(chinook.dbname + "_short")
+
+    with pytest.raises(RestoreError) as new_database:
+        restore_backup(claimed, store, target)
+    with pytest.raises(RestoreError):
+        restore_backup(claimed, store, chinook, replace=True)
+
+    assert str(new_database.value).startswith(
+        f"backup {manifest.backup_id} restored into {target.describe()} does not hold the rows "
+        "its manifest counted (1 table(s) differ: public.artist: manifest 1000000, restored 275)"
+    )
+    assert target.dbname not in server.databases()
+    assert _side_copies(server, chinook) == []
+    assert exact_row_counts(chinook) == manifest.inventory.row_counts
 
 
 def test_non_empty_target_is_refused_without_replace(chinook, store, yesterday):

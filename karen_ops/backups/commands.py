@@ -158,6 +158,7 @@ def _restore(_home, args: argparse.Namespace) -> int:
     )
     progress.finish()
     print(f"restored into {outcome.target}")
+    print(f"row counts match the manifest: {outcome.tables} table(s), {outcome.rows:,} row(s)")
     if outcome.replaced:
         print(f"the previous database is kept as {outcome.previous_database}; drop it when done")
         print(f"safety backup (pinned): {outcome.safety_backup}")

@@ -31,7 +31,9 @@ import psycopg
 from psycopg import sql
 
 from karen_ops.backups.archive import archive_version, fetch_archive, require_readable
+from karen_ops.backups.compare import row_count_mismatches
 from karen_ops.backups.dump import BackupRequest, take_backup
+from karen_ops.backups.inventory import take_inventory
 from karen_ops.backups.manifest import Manifest
 from karen_ops.backups.swap import TARGET, said, swap_in
 from karen_ops.backups.verify import restore_archive
@@ -58,6 +60,8 @@ class RestoreOutcome:
     replaced: bool
     previous_database: str | None  # the original, renamed aside, when one was replaced
     safety_backup: str | None
+    tables: int = 0  # counted after the restore, exactly as the manifest counted them
+    rows: int = 0
 
 
 def restore_backup(
@@ -81,14 +85,15 @@ def restore_backup(
 
     with tempfile.TemporaryDirectory(prefix="karen-restore-") as work:
         archive = _fetch(store, manifest, Path(work))
+        counted = (len(manifest.inventory.row_counts), manifest.inventory.total_rows)
         if state == "empty":
             _restore(archive, manifest, target, bin_dir, jobs, progress)
-            return RestoreOutcome(target.dbname, False, None, None)
+            return RestoreOutcome(target.dbname, False, None, None, *counted)
         if state == "missing":
             _create_database(maintenance, target.dbname)
             with _dropped_on_failure(maintenance, target.dbname):
                 _restore(archive, manifest, target, bin_dir, jobs, progress)
-            return RestoreOutcome(target.dbname, False, None, None)
+            return RestoreOutcome(target.dbname, False, None, None, *counted)
 
         safety = _safety_backup(target, store, bin_dir)
         incoming = target.with_dbname(_side_name(target.dbname, "restore"))
@@ -99,7 +104,7 @@ def restore_backup(
         with _dropped_on_failure(maintenance, incoming.dbname):
             _restore(archive, manifest, incoming, bin_dir, jobs, progress)
             swap_in(maintenance, target.dbname, incoming.dbname, previous, safety.backup_id)
-    return RestoreOutcome(target.dbname, True, previous, safety.folder)
+    return RestoreOutcome(target.dbname, True, previous, safety.folder, *counted)
 
 
 def _target_state(maintenance: ConnInfo, target: ConnInfo) -> str:
@@ -148,6 +153,28 @@ def _restore(
             f"could not restore backup {manifest.backup_id} into {target.describe()}: "
             f"{_pg_restore_errors(str(exc))}"
         ) from exc
+    _require_manifest_counts(target, manifest)
+
+
+def _require_manifest_counts(target: ConnInfo, manifest: Manifest) -> None:
+    """Count the restored rows, as verification does, before anything relies on them: a
+    restore that pg_restore calls done yet lacks rows must never be swapped into production."""
+    try:
+        with connect(target, setting=TARGET) as conn:
+            mismatches = row_count_mismatches(manifest.inventory, take_inventory(conn))
+    except psycopg.Error as exc:
+        raise RestoreError(
+            f"could not count the rows restored into {target.describe()}: {said(exc)}; restore "
+            "as a role that may read every restored table (pg_read_all_data, say)"
+        ) from exc
+    if mismatches:
+        shown = "; ".join(str(mismatch) for mismatch in mismatches[:5])
+        raise RestoreError(
+            f"backup {manifest.backup_id} restored into {target.describe()} does not hold the "
+            f"rows its manifest counted ({len(mismatches)} table(s) differ: {shown}); it was "
+            f"not put to use: choose another backup, or verify this one "
+            f"(backup_verification) to see why"
+        )
 
 
 def _pg_restore_errors(report: str) -> str:
