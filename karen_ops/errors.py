@@ -61,6 +61,15 @@ class RestoreError(KarenOpsError):
     """A backup could not be fetched, read or restored."""
 
 
+class PgRestoreFailed(RestoreError):
+    """pg_restore exited with an error; how it ended and the tail of what it wrote."""
+
+    def __init__(self, message: str, *, returncode: int, output: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.output = output
+
+
 class ArchiveFormatError(RestoreError):
     """The stored bytes are not an archive the available pg_restore can read."""
 

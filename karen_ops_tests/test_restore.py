@@ -19,7 +19,7 @@ from psycopg import sql
 from karen_ops.backups import restore, swap
 from karen_ops.backups.restore import restore_backup
 from karen_ops.backups.swap import _SESSIONS_OUT_OF_REACH
-from karen_ops.errors import RestoreError
+from karen_ops.errors import PgRestoreFailed, RestoreError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import find_tool
 from karen_ops.resources.store.catalog import list_backups
@@ -523,14 +523,11 @@ def test_labelled_backup_is_verified_pinned_and_unpinned(chinook, store):
 
 
 def test_a_failed_restore_never_quotes_a_statement_whose_start_was_cut_off():
-    # The report keeps the output's tail: here, the end of a quoted statement holding a password.
-    report = (
-        "pg_restore failed (exit status 1): "
-        "    PERFORM dblink_connect('host=db.internal password=Hunter2-secret');\n"
-        "END;\n"
-    )
+    # The output's kept tail: here, the end of a quoted statement holding a password.
+    output = "    PERFORM dblink_connect('host=db.internal password=Hunter2-secret');\nEND;\n"
+    failed = PgRestoreFailed("pg_restore failed", returncode=1, output=output)
 
-    message = restore._pg_restore_errors(report)
+    message = restore._pg_restore_errors(failed)
 
     assert "Hunter2-secret" not in message
     assert message.startswith("pg_restore exited with status 1 without reporting an error; look")

@@ -29,10 +29,10 @@ from karen_ops.backups.manifest import (
     manifest_key,
     new_backup_id,
 )
-from karen_ops.backups.pg_dump import PgDumpProcess, describe_exit
+from karen_ops.backups.pg_dump import PgDumpProcess
 from karen_ops.errors import BackupError, KarenOpsError
 from karen_ops.resources.conninfo import ConnInfo
-from karen_ops.resources.pg_tools import PgTool, find_tool
+from karen_ops.resources.pg_tools import PgTool, describe_exit, find_tool
 from karen_ops.resources.postgres import connect, server_major
 from karen_ops.resources.store import BackupStore, Upload
 from karen_ops.settings import DATABASE_URL
@@ -251,7 +251,7 @@ def _check_dump_finished(
                 f"; another session held a table lock for longer than "
                 f"{lock_wait_timeout_seconds} s (lock_wait_timeout_seconds)"
             )
-        raise BackupError(describe_exit(returncode, stderr) + hint)
+        raise BackupError(describe_exit("pg_dump", returncode, stderr) + hint)
     if stream.dump_bytes == 0 or not stream.starts_like_archive:
         raise BackupError(
             f"pg_dump exited successfully but wrote {stream.dump_bytes} bytes that are not a "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import tempfile
 from typing import IO
@@ -54,20 +53,3 @@ class PgDumpProcess:
             self._process.wait()
         self.stdout.close()
         self._stderr.close()
-
-
-def describe_exit(returncode: int, stderr: str) -> str:
-    """How a failed pg_dump ended, in words, with what it wrote to stderr if anything."""
-    if returncode < 0:
-        # subprocess reports death by a signal as the negated signal number.
-        ended = f"pg_dump was killed by signal {-returncode} ({_signal_name(-returncode)})"
-    else:
-        ended = f"pg_dump exited with status {returncode}"
-    return f"{ended}: {stderr}" if stderr else ended
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "unknown signal"

@@ -17,9 +17,7 @@ so a failed restore can leave part of the backup in it.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
-import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,16 +35,14 @@ from karen_ops.backups.inventory import take_inventory
 from karen_ops.backups.manifest import Manifest
 from karen_ops.backups.swap import TARGET, said, swap_in
 from karen_ops.backups.verify import restore_archive
-from karen_ops.errors import DatabaseError, RestoreError
+from karen_ops.errors import DatabaseError, PgRestoreFailed, RestoreError
 from karen_ops.resources.conninfo import ConnInfo
-from karen_ops.resources.pg_tools import find_tool
+from karen_ops.resources.pg_tools import describe_exit, find_tool
 from karen_ops.resources.postgres import connect, server_major
 from karen_ops.resources.store import BackupStore
 from karen_ops.resources.store.catalog import pin
 
 log = logging.getLogger(__name__)
-# How verify.restore_archive reports a failed pg_restore, before the output it quotes.
-_EXIT_STATUS = re.compile(r"\(exit status (-?\d+)\):?")
 _USER_TABLES = """
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -148,10 +144,10 @@ def _restore(
     require_readable(version, tool.major, manifest=manifest, location=manifest.archive_key)
     try:
         restore_archive(tool, archive, target, jobs=jobs, keep_ownership=True, progress=progress)
-    except RestoreError as exc:
+    except PgRestoreFailed as exc:
         raise RestoreError(
             f"could not restore backup {manifest.backup_id} into {target.describe()}: "
-            f"{_pg_restore_errors(str(exc))}"
+            f"{_pg_restore_errors(exc)}"
         ) from exc
     _require_manifest_counts(target, manifest)
 
@@ -177,7 +173,7 @@ def _require_manifest_counts(target: ConnInfo, manifest: Manifest) -> None:
         )
 
 
-def _pg_restore_errors(report: str) -> str:
+def _pg_restore_errors(failed: PgRestoreFailed) -> str:
     """pg_restore's own error lines, on one line; without any, how it ended and its last word.
 
     Left out: the SQL it quotes after an error ("Command was: ..." and the lines of the
@@ -185,26 +181,19 @@ def _pg_restore_errors(report: str) -> str:
     string or a user mapping's password.
     """
     marker = "pg_restore: error:"
-    errors = [line[line.index(marker) :] for line in report.splitlines() if marker in line]
+    lines = failed.output.splitlines()
+    errors = [line[line.index(marker) :] for line in lines if marker in line]
     if errors:
         return " ".join(" ".join(e.split()) for e in errors)
     # No error line: pg_restore died without a word, killed by a signal (the out-of-memory
     # killer, an operator) or crashed, so its exit status is the best clue left.
-    status, output = _exit_status_and_output(report)
-    last = _quotable_lines(output)[-1:]
+    last = _quotable_lines(failed.output)[-1:]
     said = f"; its last output: {' '.join(last[0].split())}" if last else ""
     return (
-        f"{_ended(status)} without reporting an error{said}; look in the system log for the "
-        "cause (an out-of-memory kill is logged there) and run the restore again"
+        f"{describe_exit('pg_restore', failed.returncode)} without reporting an error{said}; "
+        "look in the system log for the cause (an out-of-memory kill is logged there) and run "
+        "the restore again"
     )
-
-
-def _exit_status_and_output(report: str) -> tuple[int | None, str]:
-    """The exit status and the output in verify.restore_archive's report of a failed run."""
-    found = _EXIT_STATUS.search(report)
-    if found is None:
-        return None, report
-    return int(found.group(1)), report[found.end() :]
 
 
 def _quotable_lines(output: str) -> list[str]:
@@ -215,19 +204,6 @@ def _quotable_lines(output: str) -> list[str]:
     middle of such a statement.
     """
     return [line for line in output.splitlines() if line.lstrip().startswith("pg_restore:")]
-
-
-def _ended(status: int | None) -> str:
-    if status is None:
-        return "pg_restore failed"
-    if status < 0:
-        # subprocess reports death by a signal as the negated signal number.
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = "unknown signal"
-        return f"pg_restore was killed by signal {-status} ({name})"
-    return f"pg_restore exited with status {status}"
 
 
 def _safety_backup(target: ConnInfo, store: BackupStore, bin_dir: str | None) -> Manifest:

@@ -30,7 +30,7 @@ from karen_ops.backups.archive import (
 from karen_ops.backups.inventory import take_inventory
 from karen_ops.backups.manifest import Inventory, Manifest
 from karen_ops.backups.scratch import scratch_database
-from karen_ops.errors import KarenOpsError, RestoreError, StoreError
+from karen_ops.errors import KarenOpsError, PgRestoreFailed, RestoreError, StoreError
 from karen_ops.resources.conninfo import ConnInfo
 from karen_ops.resources.pg_tools import PgTool, find_tool
 from karen_ops.resources.postgres import connect, server_major
@@ -196,7 +196,9 @@ def restore_archive(
                 progress(line.rstrip())
     if process.returncode != 0:
         stderr = "".join(tail).strip()[-STDERR_TAIL_CHARS:]
-        raise RestoreError(
+        raise PgRestoreFailed(
             f"pg_restore {tool.version} could not restore into {target.describe()} "
-            f"(exit status {process.returncode}): {stderr}"
+            f"(exit status {process.returncode}): {stderr}",
+            returncode=process.returncode,
+            output=stderr,
         )

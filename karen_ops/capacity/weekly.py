@@ -39,6 +39,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
+from karen_ops.capacity.history import newest_metadata
 from karen_ops.capacity.partitions import is_observable
 from karen_ops.errors import CapacityError
 from karen_ops.partitions import (
@@ -256,11 +257,7 @@ def _report(
 
 
 def _has_snapshot(instance: dg.DagsterInstance, day: str) -> bool:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(SNAPSHOT_ASSET), asset_partitions=[day]),
-        limit=1,
-    ).records
-    return bool(records)
+    return day in newest_metadata(instance, dg.AssetKey(SNAPSHOT_ASSET), [day])
 
 
 def last_day(chain: WeeklyChain, weeks: dg.PartitionKeyRange) -> str:

@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,3 +122,20 @@ def _probe(path: str) -> PgTool | None:
         log.warning("skipping PostgreSQL tool path=%s reason=unreadable version", path)
         return None
     return PgTool(int(match.group(1)), int(match.group(2) or 0), Path(path))
+
+
+def describe_exit(tool: str, returncode: int, output: str = "") -> str:
+    """How a failed client tool ended, in words, with what it wrote if anything."""
+    if returncode < 0:
+        # subprocess reports death by a signal as the negated signal number.
+        ended = f"{tool} was killed by signal {-returncode} ({_signal_name(-returncode)})"
+    else:
+        ended = f"{tool} exited with status {returncode}"
+    return f"{ended}: {output}" if output else ended
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown signal"
