@@ -31,8 +31,9 @@ def test_a_known_linear_series_crosses_its_threshold_on_the_known_day():
     assert forecast.crossing == START + timedelta(days=70) == date(2026, 3, 12)
     assert forecast.crossing_text(as_of) == "already reached (trend at or above since 2026-03-12)"
     assert abs(forecast.slope_per_day - 0.5) < 1e-9
-    in_3_months = (add_months(as_of, 3) - START).days
-    assert abs(forecast.projections[3] - (50 + 0.5 * in_3_months)) < 1e-6
+    for months in (3, 6, 12):
+        days_ahead = (add_months(as_of, months) - START).days
+        assert abs(forecast.projections[months] - (50 + 0.5 * days_ahead)) < 1e-6
 
 
 def test_a_crossing_ahead_is_given_with_the_days_left():
